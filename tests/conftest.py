@@ -31,7 +31,9 @@ def click_track(bpm: float = 120.0, seconds: float = 8.0, sr: int = SR, channels
     rng = np.random.default_rng(0)
     n = int(seconds * sr)
     y = np.zeros(n, dtype=np.float32)
-    burst = (rng.standard_normal(int(0.03 * sr)) * np.exp(-np.linspace(0, 8, int(0.03 * sr)))).astype(np.float32)
+    burst = (rng.standard_normal(int(0.03 * sr)) * np.exp(-np.linspace(0, 8, int(0.03 * sr)))).astype(
+        np.float32
+    )
     step = 60.0 / bpm
     t = 0.0
     while t < seconds:
@@ -52,3 +54,65 @@ def tone():
 def clicks():
     """Factory fixture for click tracks with a known tempo."""
     return click_track
+
+
+@pytest.fixture
+def fast_bcrypt(monkeypatch):
+    """Cheap bcrypt rounds for tests that create many users."""
+    monkeypatch.setenv("BEATTOK_BCRYPT_ROUNDS", "4")
+
+
+@pytest.fixture
+def db(fast_bcrypt):
+    """A migrated engine on the test's own SQLite file, plus its media storage."""
+    from core.config import get_settings
+    from core.db.engine import make_engine, migrate
+    from core.storage import LocalStorage
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    yield engine, LocalStorage(settings.media_dir)
+    engine.dispose()
+
+
+def make_user(engine, username: str = "alice", password: str = "correct horse 1"):
+    """Create a user and return its ``UserInfo``."""
+    from sqlmodel import Session
+
+    from core.auth import sign_up
+
+    with Session(engine) as session:
+        return sign_up(
+            session,
+            username=username,
+            email=f"{username}@example.com",
+            name=username.title(),
+            password=password,
+        )
+
+
+def make_track(engine, storage, owner_id: int, title: str = "Song", visibility: str = "public", **kw):
+    """Publish a short generated tone as a track and return its id (no analysis: bpm/key given)."""
+    from core.library import publish_audio
+    from sqlmodel import Session
+
+    y = sine(220.0 + 20 * (hash(title) % 10), seconds=kw.pop("seconds", 1.0))
+    with Session(engine) as session:
+        track = publish_audio(
+            session,
+            storage,
+            owner_id=owner_id,
+            y=y,
+            sr=SR,
+            title=title,
+            artist_name=kw.pop("artist_name", "Alice"),
+            genre=kw.pop("genre", "pop"),
+            tags=kw.pop("tags", ("chill",)),
+            visibility=visibility,
+            bpm=kw.pop("bpm", 120.0),
+            key=kw.pop("key", "A minor"),
+            beats=kw.pop("beats", [0.0, 0.5]),
+            **kw,
+        )
+        return track.id

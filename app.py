@@ -1,0 +1,42 @@
+"""BeatTok Studio: router and frame (page config, navigation, session restore, sidebar)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+st.set_page_config(page_title="BeatTok Studio", page_icon="🎧", layout="wide")
+
+from components.session import current_user, restore_session  # noqa: E402
+
+restore_session()
+
+shared_link = bool(st.query_params.get("t"))
+pages = {
+    "BeatTok": [
+        st.Page("pages/feed.py", title="Feed", icon=":material/home:", default=not shared_link),
+    ],
+    "Studio": [],
+    "You": [
+        st.Page("pages/upload.py", title="Upload", icon=":material/upload:"),
+        st.Page("pages/library.py", title="My library", icon=":material/library_music:"),
+        st.Page("pages/account.py", title="Account", icon=":material/account_circle:"),
+    ],
+}
+if shared_link:
+    pages["BeatTok"].append(
+        st.Page("pages/share.py", title="Shared track", icon=":material/link:", default=True)
+    )
+navigation = st.navigation(pages)
+
+sidebar_user = st.sidebar.container()
+try:
+    navigation.run()
+finally:
+    # drawn after the page so a log-in or log-out on this run already shows
+    user = current_user()
+    with sidebar_user:
+        if user is None:
+            st.caption("Browsing as a guest.")
+            st.page_link("pages/account.py", label="Log in / Sign up", icon=":material/login:")
+        else:
+            st.caption(f"Logged in as **{user.username}**")

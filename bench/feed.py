@@ -1,0 +1,111 @@
+"""Feed benchmark: first-page server time with 10,000 tracks, and the app's cold start.
+
+Run: ``python bench/feed.py [--tracks 10000] [--repeats 7]``
+
+Prints the median server time of one run of the feed page (AppTest executes the page script
+exactly as the server does, without a browser), against a baseline page that only draws a
+title measured in the same run, and the cold start of the app in a fresh interpreter
+(imports + first page run), with whether torch was imported on that path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+COLD_START = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("app.py", default_timeout=60)
+at.run()
+t1 = time.perf_counter()
+print(json.dumps({"cold_start_s": t1 - t0, "torch_imported": "torch" in sys.modules,
+                  "librosa_imported": "librosa" in sys.modules, "errors": len(at.exception)}))
+"""
+
+
+def _time_page(path: str, repeats: int) -> list[float]:
+    from streamlit.testing.v1 import AppTest
+
+    times = []
+    for _ in range(repeats):
+        at = AppTest.from_file(path, default_timeout=120)
+        t0 = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - t0)
+        if at.exception:
+            raise SystemExit(f"page failed: {at.exception[0].value}")
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracks", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["BEATTOK_DATA_DIR"] = tmp
+        from sqlmodel import Session
+
+        from core.auth import sign_up
+        from core.config import get_settings
+        from core.db.engine import make_engine, migrate
+        from core.db.repo import seed_fake_tracks
+
+        os.environ.setdefault("BEATTOK_BCRYPT_ROUNDS", "4")
+        engine = make_engine(get_settings().database_url)
+        migrate(engine)
+        t0 = time.perf_counter()
+        with Session(engine) as session:
+            user = sign_up(
+                session, username="bench", email="bench@example.com", name="Bench", password="benchmark1"
+            )
+            seed_fake_tracks(session, n=args.tracks, owner_id=user.id, seed=0)
+        seed_s = time.perf_counter() - t0
+
+        baseline = Path(tmp) / "baseline_page.py"
+        baseline.write_text("import streamlit as st\nst.title('baseline')\n")
+        _time_page(str(baseline), 2)  # warm the runtime
+        base = _time_page(str(baseline), args.repeats)
+        feed_new = _time_page(str(ROOT / "pages" / "feed.py"), args.repeats)
+
+    cold = subprocess.run(
+        [sys.executable, "-c", COLD_START],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BEATTOK_DATA_DIR": tempfile.mkdtemp()},
+    )
+    cold_info = (
+        json.loads(cold.stdout.strip().splitlines()[-1])
+        if cold.returncode == 0
+        else {"error": cold.stderr[-500:]}
+    )
+
+    med_base, med_feed = statistics.median(base), statistics.median(feed_new)
+    print(f"tracks in DB                      : {args.tracks} (seeded in {seed_s:.1f} s)")
+    print(f"baseline page (title only), median: {med_base * 1000:7.1f} ms")
+    print(f"feed first page, median           : {med_feed * 1000:7.1f} ms  (target <= 300 ms)")
+    print(f"feed / baseline                   : {med_feed / med_base:7.1f} x")
+    lo, hi = min(feed_new) * 1000, max(feed_new) * 1000
+    print(f"feed min / max                    : {lo:.1f} / {hi:.1f} ms")
+    cold_s = cold_info.get("cold_start_s", float("nan"))
+    print(f"app cold start (fresh interpreter): {cold_s:7.2f} s  (target <= 3 s)")
+    print(f"torch imported on the feed path   : {cold_info.get('torch_imported')}")
+    print(f"librosa imported on the feed path : {cold_info.get('librosa_imported')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Log in, sign up, and manage the account (password, delete, log out)."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlmodel import Session
+
+from components import resources
+from components.session import current_user, end_session, start_session
+from core.errors import StudioError
+
+user = current_user()
+
+if user is None:
+    logged_in, remember_me = None, True
+    st.title("Welcome to BeatTok Studio")
+    login_tab, signup_tab = st.tabs(["Log in", "Sign up"])
+    with login_tab, st.form("login_form"):
+        username = st.text_input("Username", key="login_username")
+        password = st.text_input("Password", type="password", key="login_password")
+        remember = st.checkbox("Keep me logged in on this browser", value=True)
+        if st.form_submit_button("Log in", type="primary"):
+            from core.auth import log_in
+
+            try:
+                with Session(resources.engine()) as session:
+                    info = log_in(session, username=username, password=password)
+            except StudioError as exc:
+                st.error(str(exc))
+            else:
+                logged_in, remember_me = info, remember
+    with signup_tab, st.form("signup_form"):
+        name = st.text_input("Artist name", max_chars=60, key="signup_name")
+        new_username = st.text_input(
+            "Username", max_chars=32, key="signup_username", help="3-32 characters: letters, digits, _ . -"
+        )
+        email = st.text_input("Email", key="signup_email")
+        pw1 = st.text_input("Password", type="password", key="signup_pw1", help="At least 8 characters.")
+        pw2 = st.text_input("Repeat password", type="password", key="signup_pw2")
+        if st.form_submit_button("Create account", type="primary"):
+            if pw1 != pw2:
+                st.error("The two passwords differ.")
+            else:
+                from core.auth import sign_up
+
+                try:
+                    with Session(resources.engine()) as session:
+                        info = sign_up(session, username=new_username, email=email, name=name, password=pw1)
+                except StudioError as exc:
+                    st.error(str(exc))
+                else:
+                    logged_in, remember_me = info, True
+    if logged_in is not None:
+        start_session(logged_in, remember=remember_me)
+        st.success(f"Welcome, {logged_in.name}! You are logged in.")
+        c1, c2 = st.columns(2)
+        c1.page_link("pages/upload.py", label="Upload a track", icon=":material/upload:")
+        c2.page_link("pages/feed.py", label="Go to the feed", icon=":material/home:")
+    st.stop()
+
+st.title("Your account")
+st.write(f"Logged in as **{user.username}** ({user.email}).")
+if st.button("Log out", key="logout"):
+    end_session()
+    st.success("You are logged out.")
+    st.stop()
+
+with st.expander("Change password", icon=":material/key:"), st.form("change_pw"):
+    old = st.text_input("Current password", type="password")
+    new1 = st.text_input("New password", type="password")
+    new2 = st.text_input("Repeat new password", type="password")
+    if st.form_submit_button("Change password"):
+        if new1 != new2:
+            st.error("The two new passwords differ.")
+        else:
+            from core.auth import change_password
+
+            try:
+                with Session(resources.engine()) as session:
+                    change_password(session, user_id=user.id, old_password=old, new_password=new1)
+                st.success("Password changed.")
+            except StudioError as exc:
+                st.error(str(exc))
+
+with st.expander("Delete account", icon=":material/delete_forever:"), st.form("delete_account"):
+    st.warning("This deletes your account, all your tracks, projects and albums. It cannot be undone.")
+    pw = st.text_input("Password", type="password", key="delete_pw")
+    sure = st.checkbox("I understand, delete everything")
+    if st.form_submit_button("Delete my account", type="primary"):
+        if not sure:
+            st.error("Tick the box to confirm.")
+        else:
+            from core.auth import delete_account
+
+            try:
+                with Session(resources.engine()) as session:
+                    delete_account(session, resources.storage(), user_id=user.id, password=pw)
+            except StudioError as exc:
+                st.error(str(exc))
+            else:
+                end_session()
+                st.success("Your account was deleted.")

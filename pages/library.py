@@ -1,0 +1,97 @@
+"""My library: tracks (edit, publish, share, delete) and albums."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlmodel import Session
+
+from components import resources
+from components.session import require_user
+from components.text import md_escape
+from components.track_actions import GENRES, VISIBILITY_LABELS, parse_tags
+from components.track_card import CardData, card_fragment, card_list, share_url
+from core.errors import StudioError
+
+st.title("My library")
+user = require_user("see your library")
+
+from core.library import delete_track, list_albums, list_user_tracks, rotate_share_token, update_track  # noqa: E402
+
+with Session(resources.engine()) as session:
+    cards = [CardData.of(t) for t in list_user_tracks(session, owner_id=user.id)]
+    albums = list_albums(session, owner_id=user.id)
+    album_rows = [(a.name, a.artist, a.cover_key, a.titles_json) for a in albums]
+
+tab_tracks, tab_albums = st.tabs([f"Tracks ({len(cards)})", f"Albums ({len(album_rows)})"])
+
+with tab_tracks:
+    if not cards:
+        st.info("No tracks yet.")
+        st.page_link("pages/upload.py", label="Upload or record your first track", icon=":material/upload:")
+    with card_list():
+        for card in cards:
+            card_fragment(card, liked=False, key=f"lib_{card.id}")
+            with st.expander(f"Edit “{card.title}”", icon=":material/edit:"):
+                with st.form(f"edit_{card.id}"):
+                    title = st.text_input("Title", value=card.title, max_chars=120)
+                    c1, c2 = st.columns(2)
+                    genre = c1.selectbox(
+                        "Genre", GENRES, index=GENRES.index(card.genre) if card.genre in GENRES else 0
+                    )
+                    vis = c2.selectbox(
+                        "Visibility",
+                        list(VISIBILITY_LABELS),
+                        index=list(VISIBILITY_LABELS).index(card.visibility),
+                        format_func=VISIBILITY_LABELS.get,
+                    )
+                    tags = st.text_input("Tags", value=", ".join(card.tags))
+                    if st.form_submit_button("Save changes", type="primary"):
+                        try:
+                            with Session(resources.engine()) as session:
+                                update_track(
+                                    session,
+                                    track_id=card.id,
+                                    user_id=user.id,
+                                    title=title,
+                                    genre=genre,
+                                    tags=parse_tags(tags),
+                                    visibility=vis,
+                                )
+                            st.toast("Saved.")
+                            st.rerun()
+                        except StudioError as exc:
+                            st.error(str(exc))
+                c1, c2 = st.columns(2)
+                if card.visibility != "private":
+                    c1.caption("Share link")
+                    c1.code(share_url(card.share_token), language=None)
+                if c1.button("New share link (old one stops working)", key=f"rotate_{card.id}"):
+                    with Session(resources.engine()) as session:
+                        rotate_share_token(session, track_id=card.id, user_id=user.id)
+                    st.rerun()
+                confirm = c2.checkbox("Yes, delete this track forever", key=f"confirm_{card.id}")
+                if c2.button("Delete track", key=f"delete_{card.id}", disabled=not confirm, type="secondary"):
+                    try:
+                        with Session(resources.engine()) as session:
+                            delete_track(session, resources.storage(), track_id=card.id, user_id=user.id)
+                        st.toast("Track deleted.")
+                        st.rerun()
+                    except StudioError as exc:
+                        st.error(str(exc))
+
+with tab_albums:
+    import json
+
+    if not album_rows:
+        st.info("No albums yet.")
+        if st.button("Open the Album factory"):
+            st.switch_page("pages/album.py")
+    for name, artist, cover_key, titles_json in album_rows:
+        with st.container(border=True):
+            c1, c2 = st.columns([1, 3])
+            if cover_key and resources.storage().exists(cover_key):
+                c1.image(resources.storage().get(cover_key))
+            c2.markdown(f"#### {md_escape(name)}")
+            c2.caption(f"by {artist}")
+            for i, t in enumerate(json.loads(titles_json or "[]"), 1):
+                c2.text(f"{i:2d}. {t}")

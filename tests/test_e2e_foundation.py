@@ -1,0 +1,96 @@
+"""End-to-end in headless Chromium: sign up -> upload -> publish -> feed as guest -> like -> download
+-> share link."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.browser import chromium_browser, require_chromium, streamlit_server
+from tests.conftest import click_track, sine
+
+pytestmark = pytest.mark.browser
+WAIT = 60_000
+
+
+def _wav_file(path):
+    y = click_track(bpm=120.0, seconds=6.0) + sine(330.0, seconds=6.0, amp=0.1)
+    buf = io.BytesIO()
+    sf.write(buf, y.T, 44100, format="WAV", subtype="PCM_16")
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def _visible(locator):
+    return locator.locator("visible=true").first
+
+
+def _nav(page, label: str) -> None:
+    page.get_by_role("link", name=label).first.click()
+
+
+def test_sign_up_upload_publish_feed_like_download_share(tmp_path, _isolated_data_dir):
+    require_chromium()
+    wav = _wav_file(tmp_path / "e2e groove.wav")
+    with streamlit_server(_isolated_data_dir) as base, chromium_browser() as browser:
+        artist = browser.new_context(accept_downloads=True)
+        page = artist.new_page()
+        page.set_default_timeout(WAIT)
+        page.goto(base)
+        page.get_by_text("Nothing here yet").wait_for()
+
+        # sign up
+        _nav(page, "Account")
+        page.get_by_role("tab", name="Sign up").click()
+        _visible(page.get_by_label("Artist name")).fill("E2E Artist")
+        _visible(page.get_by_label("Username")).fill("e2e_artist")
+        _visible(page.get_by_label("Email")).fill("e2e@example.com")
+        _visible(page.get_by_label("Password", exact=True)).fill("e2e password 1")
+        _visible(page.get_by_label("Repeat password")).fill("e2e password 1")
+        page.get_by_role("button", name="Create account").click()
+        page.get_by_text("Your account is ready").wait_for()
+
+        # upload a generated WAV, see the analysis, publish it
+        _nav(page, "Upload")
+        page.locator("input[type=file]").first.set_input_files(str(wav))
+        page.get_by_text("Tempo").first.wait_for()
+        title = _visible(page.get_by_label("Title"))
+        title.fill("E2E Groove")
+        page.get_by_label("Visibility").locator("..").click()
+        page.get_by_role("option", name=re.compile("Public")).click()
+        page.get_by_role("button", name="Save to library").click()
+        page.get_by_text("Saved").first.wait_for()
+
+        # a guest sees it in the feed
+        guest = browser.new_context(accept_downloads=True)
+        gpage = guest.new_page()
+        gpage.set_default_timeout(WAIT)
+        gpage.goto(base)
+        gpage.get_by_text("E2E Groove").first.wait_for()
+
+        # the artist (still logged in through the remember-me cookie) likes it
+        page.goto(base)
+        page.get_by_text("E2E Groove").first.wait_for()
+        page.get_by_role("button", name="♡ 0").click()
+        page.get_by_role("button", name="♥ 1").wait_for()
+
+        # download the original
+        with page.expect_download() as dl:
+            page.get_by_role("button", name="⬇ WAV").click()
+        data = dl.value.path().read_bytes()
+        assert data[:4] == b"RIFF" and len(data) > 100_000
+        y, sr = sf.read(io.BytesIO(data))
+        assert sr == 44100 and abs(len(y) / sr - 6.0) < 0.05
+
+        # open the share link as a guest
+        page.get_by_role("button", name="🔗 Share").click()
+        url = page.locator("code").filter(has_text="?t=").first.inner_text().strip()
+        assert url.startswith(base)
+        gpage.goto(url)
+        gpage.get_by_text("Shared with you").wait_for()
+        gpage.get_by_text("E2E Groove").first.wait_for()
+        assert np.isfinite(len(url))

@@ -1,0 +1,272 @@
+"""AppTest tests of the foundation screens: feed, share, upload, library, account, app router."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import Session, func, select
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import make_track, make_user
+
+APP = "../app.py"
+TIMEOUT = 60
+
+
+def _app(page: str | None = None, *, user_id: int | None = None, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if user_id is not None:
+        at.session_state["user_id"] = user_id
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [t.value for t in at.title] + [c.value for c in at.caption]
+    parts += [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.error]
+    parts += [e.value for e in at.success]
+    return "\n".join(str(p) for p in parts)
+
+
+def _count(engine, model) -> int:
+    with Session(engine) as s:
+        return s.exec(select(func.count()).select_from(model)).one()
+
+
+def test_guest_sees_empty_feed(db):
+    at = _app()
+    assert "BeatTok" in [t.value for t in at.title]
+    assert "Nothing here yet" in _texts(at)
+    assert "guest" in _texts(at)
+
+
+def test_feed_lists_public_tracks_only_and_loads_more(db):
+    engine, storage = db
+    alice = make_user(engine)
+    for i in range(12):
+        make_track(engine, storage, alice.id, title=f"Public {i:02d}")
+    make_track(engine, storage, alice.id, title="Secret demo", visibility="private")
+    make_track(engine, storage, alice.id, title="Link only", visibility="unlisted")
+    at = _app()
+    text = _texts(at)
+    assert "Public 11" in text and "Public 02" in text  # newest first, first batch of 10
+    assert "Public 01" not in text
+    assert "Secret demo" not in text and "Link only" not in text
+    more = at.button(key="feed_more")
+    assert "2 more" in more.label
+    more.click().run()
+    text = _texts(at)
+    assert "Public 00" in text and "Public 01" in text
+    assert not any(b.key == "feed_more" for b in at.button)
+
+
+def test_feed_filters_by_genre_and_search(db):
+    engine, storage = db
+    alice = make_user(engine)
+    make_track(engine, storage, alice.id, title="Rock anthem", genre="rock")
+    make_track(engine, storage, alice.id, title="Pop hit", genre="pop")
+    at = _app()
+    at.selectbox(key="feed_genre").select("rock").run()
+    text = _texts(at)
+    assert "Rock anthem" in text and "Pop hit" not in text
+    at.selectbox(key="feed_genre").select("All").run()
+    at.text_input(key="feed_query").input("pop").run()
+    text = _texts(at)
+    assert "Pop hit" in text and "Rock anthem" not in text
+
+
+def test_html_in_titles_is_shown_as_text(db):
+    engine, storage = db
+    alice = make_user(engine)
+    make_track(engine, storage, alice.id, title="<script>alert(1)</script>")
+    at = _app()
+    md = [m.value for m in at.markdown if "script" in m.value]
+    assert md and all("<script>" not in m for m in md)  # escaped, never raw HTML
+
+
+def test_like_needs_login_and_counts_once(db):
+    engine, storage = db
+    from core.db.models import Like
+
+    alice = make_user(engine)
+    tid = make_track(engine, storage, alice.id, title="Likeable")
+    at = _app()
+    at.button(key=f"feed_{tid}_like").click().run()
+    assert _count(engine, Like) == 0
+    bob = make_user(engine, "bob")
+    at = _app(user_id=bob.id)
+    at.button(key=f"feed_{tid}_like").click().run()
+    assert not at.exception
+    assert _count(engine, Like) == 1
+    assert "♥ 1" in at.button(key=f"feed_{tid}_like").label
+    at.button(key=f"feed_{tid}_like").click().run()  # unlike
+    assert _count(engine, Like) == 0
+
+
+def test_play_button_reveals_player_and_counts_a_play(db):
+    engine, storage = db
+    from core.db.models import Track
+
+    alice = make_user(engine)
+    tid = make_track(engine, storage, alice.id, title="Playable")
+    at = _app()
+    assert len(at.get("audio")) == 0  # nothing is sent until asked for
+    at.button(key=f"feed_{tid}_play").click().run()
+    assert not at.exception
+    assert len(at.get("audio")) == 1
+    with Session(engine) as s:
+        assert s.get(Track, tid).play_count == 1
+
+
+@pytest.mark.parametrize("visibility", ["public", "unlisted"])
+def test_share_link_opens_visible_tracks_for_guests(db, visibility):
+    engine, storage = db
+    from core.db.models import Track
+
+    alice = make_user(engine)
+    tid = make_track(engine, storage, alice.id, title="Shared song", visibility=visibility)
+    with Session(engine) as s:
+        token = s.get(Track, tid).share_token
+    at = _app(query={"t": token})
+    assert "Shared song" in _texts(at)
+    assert "Track not found" not in _texts(at)
+
+
+@pytest.mark.parametrize("case", ["private", "unknown", "deleted"])
+def test_share_link_hides_private_unknown_and_deleted(db, case):
+    engine, storage = db
+    from core.library import delete_track
+
+    from core.db.models import Track
+
+    alice = make_user(engine)
+    tid = make_track(
+        engine,
+        storage,
+        alice.id,
+        title="Hidden song",
+        visibility="private" if case == "private" else "public",
+    )
+    with Session(engine) as s:
+        token = s.get(Track, tid).share_token
+    if case == "unknown":
+        token = "no-such-token"
+    if case == "deleted":
+        with Session(engine) as s:
+            delete_track(s, storage, track_id=tid, user_id=alice.id)
+    at = _app(query={"t": token})
+    text = _texts(at)
+    assert "Track not found" in text and "Hidden song" not in text
+
+
+@pytest.mark.parametrize("page", ["pages/upload.py", "pages/library.py"])
+def test_studio_pages_ask_guests_to_log_in(db, page):
+    at = _app(page)
+    assert "Log in or sign up" in _texts(at)
+
+
+def test_upload_page_offers_upload_and_record(db):
+    engine, _ = db
+    alice = make_user(engine)
+    at = _app("pages/upload.py", user_id=alice.id)
+    assert len(at.get("file_uploader")) == 1
+    assert len(at.get("audio_input")) == 1
+
+
+def test_sign_up_log_out_and_log_in(db):
+    engine, _ = db
+    from core.db.models import User
+
+    at = _app("pages/account.py")
+    at.text_input(key="signup_name").input("Carol")
+    at.text_input(key="signup_username").input("Carol")
+    at.text_input(key="signup_email").input("carol@example.com")
+    at.text_input(key="signup_pw1").input("a good password")
+    at.text_input(key="signup_pw2").input("a good password")
+    at.button[[b.label for b in at.button].index("Create account")].click().run()
+    assert not at.exception
+    assert _count(engine, User) == 1
+    assert at.session_state["user_id"]
+    assert "Welcome, Carol" in _texts(at)
+    # duplicate (case-insensitive) is refused and stores nothing
+    at2 = _app("pages/account.py")
+    at2.text_input(key="signup_name").input("Other")
+    at2.text_input(key="signup_username").input("CAROL")
+    at2.text_input(key="signup_email").input("other@example.com")
+    at2.text_input(key="signup_pw1").input("another password")
+    at2.text_input(key="signup_pw2").input("another password")
+    at2.button[[b.label for b in at2.button].index("Create account")].click().run()
+    assert "already registered" in _texts(at2)
+    assert _count(engine, User) == 1
+    # wrong password: generic message; right password: logged in
+    at3 = _app("pages/account.py")
+    at3.text_input(key="login_username").input("carol")
+    at3.text_input(key="login_password").input("wrong password")
+    at3.button[[b.label for b in at3.button].index("Log in")].click().run()
+    assert "Wrong username or password" in _texts(at3)
+    assert not at3.session_state["user_id"] if "user_id" in at3.session_state else True
+    at3.text_input(key="login_password").input("a good password")
+    at3.button[[b.label for b in at3.button].index("Log in")].click().run()
+    assert at3.session_state["user_id"]
+
+
+def test_library_edit_publish_and_delete(db):
+    engine, storage = db
+    from core.db.models import Track
+
+    alice = make_user(engine)
+    tid = make_track(engine, storage, alice.id, title="Draft", visibility="private")
+    with Session(engine) as s:
+        audio_key = s.get(Track, tid).audio_key
+    assert storage.exists(audio_key)
+    at = _app("pages/library.py", user_id=alice.id)
+    assert "Draft" in _texts(at)
+    form_title = next(t for t in at.text_input if t.value == "Draft")
+    form_title.input("Final mix")
+    vis = next(s for s in at.selectbox if s.value == "private")
+    vis.select("public")
+    at.button[[b.label for b in at.button].index("Save changes")].click().run()
+    assert not at.exception
+    with Session(engine) as s:
+        row = s.get(Track, tid)
+        assert row.title == "Final mix" and str(getattr(row.visibility, "value", row.visibility)) == "public"
+    at.button(key=f"delete_{tid}").click().run()  # disabled without confirmation: nothing happens
+    assert _count(engine, Track) == 1
+    at.checkbox(key=f"confirm_{tid}").check().run()
+    at.button(key=f"delete_{tid}").click().run()
+    assert _count(engine, Track) == 0
+    assert not storage.exists(audio_key)
+
+
+def test_other_users_cannot_see_private_tracks_in_library(db):
+    engine, storage = db
+    alice, bob = make_user(engine), make_user(engine, "bob")
+    make_track(engine, storage, alice.id, title="Alice private", visibility="private")
+    at = _app("pages/library.py", user_id=bob.id)
+    assert "Alice private" not in _texts(at)
+
+
+def test_account_change_password_and_delete(db):
+    engine, storage = db
+    from core.db.models import Track, User
+
+    alice = make_user(engine)
+    make_track(engine, storage, alice.id, title="Mine")
+    at = _app("pages/account.py", user_id=alice.id)
+    assert "Your account" in _texts(at)
+    pw = next(t for t in at.text_input if t.label == "Current password")
+    pw.input("correct horse 1")
+    next(t for t in at.text_input if t.label == "New password").input("new password 2")
+    next(t for t in at.text_input if t.label == "Repeat new password").input("new password 2")
+    at.button[[b.label for b in at.button].index("Change password")].click().run()
+    assert "Password changed" in _texts(at)
+    at.text_input(key="delete_pw").input("new password 2")
+    next(c for c in at.checkbox if "delete everything" in c.label).check()
+    at.button[[b.label for b in at.button].index("Delete my account")].click().run()
+    assert "was deleted" in _texts(at)
+    assert _count(engine, User) == 0 and _count(engine, Track) == 0
