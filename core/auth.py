@@ -310,6 +310,17 @@ def get_user(session: Session, user_id: int) -> UserInfo | None:
     return _info(user) if user is not None else None
 
 
+def get_user_by_username(session: Session, username: str) -> UserInfo | None:
+    """Return the :class:`UserInfo` of ``username`` (case-insensitive), or ``None`` if there is none."""
+    if not isinstance(username, str):
+        return None
+    name = username.strip().lower()
+    if not USERNAME_RE.fullmatch(name):
+        return None
+    user = session.execute(select(User).where(User.username == name)).scalars().first()
+    return _info(user) if user is not None else None
+
+
 def _require_password(session: Session, user_id: int, password: str) -> User:
     user = session.get(User, user_id) if isinstance(user_id, int) else None
     if user is None:

@@ -47,6 +47,9 @@ def test_sign_up_stores_lowercase_and_bcrypt_hash(session):
     assert row.password_hash.startswith("$2b$04$") and "s3cret" not in row.password_hash
     assert auth.get_user(session, info.id) == info
     assert auth.get_user(session, 12345) is None
+    assert auth.get_user_by_username(session, " ALICE ") == info
+    assert auth.get_user_by_username(session, "bob") is None
+    assert auth.get_user_by_username(session, "../x") is None
 
 
 @pytest.mark.parametrize(

@@ -215,8 +215,8 @@ def test_feed_filters(engine):
     ("kwargs", "message"),
     [
         ({"sort": "random"}, "Feed sort 'random' is not supported"),
-        ({"limit": 0}, "Feed limit 0 is out of range: use 1-100"),
-        ({"limit": 1000}, "Feed limit 1000 is out of range"),
+        ({"limit": 0}, "Feed limit 0 is out of range: use 1-1000"),
+        ({"limit": 1001}, "Feed limit 1001 is out of range"),
         ({"offset": -1}, "Feed offset -1 is out of range"),
         ({"query": "x" * 101}, "the limit is 100"),
         ({"tag": 5}, "must be text"),

@@ -29,7 +29,7 @@ from core.errors import InputError
 #: Feed orders.
 FEED_SORTS = ("new", "trending")
 #: Largest feed page.
-MAX_PAGE = 100
+MAX_PAGE = 1000
 #: Longest text search / tag / genre filter accepted.
 MAX_FILTER_LEN = 100
 
