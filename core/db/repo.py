@@ -205,8 +205,9 @@ def seed_fake_tracks(session: Session, *, n: int, owner_id: int, seed: int = 0) 
 
     FOR BENCHMARKS AND TESTS ONLY: the rows have plausible metadata, counters, dates within the last
     60 days, a realistic ~400-pair waveform envelope and a well-formed ``audio_key`` that points at no
-    file, so downloading one fails. About 80 % are public, 10 % unlisted, 10 % private. Rows are
-    inserted with one executemany per 1,000 rows and committed.
+    file, so downloading one fails. The counters are random and no ``likes`` rows back ``like_count``.
+    About 80 % are public, 10 % unlisted, 10 % private. Rows are inserted with one executemany per
+    1,000 rows and committed in one transaction.
 
     Parameters
     ----------
@@ -230,32 +231,42 @@ def seed_fake_tracks(session: Session, *, n: int, owner_id: int, seed: int = 0) 
     rng = np.random.default_rng(seed)
     now = utcnow()
     envelope = np.abs(np.sin(np.linspace(0, 12, 400))) * 0.8
-    peaks = json.dumps([[round(-float(v), 3), round(float(v), 3)] for v in envelope])
+    peaks = json.dumps([[round(-float(v), 3), round(float(v), 3)] for v in envelope], separators=(",", ":"))
+    visibilities = (Visibility.private, Visibility.unlisted, Visibility.public)
+    vis = rng.choice(3, size=n, p=[0.1, 0.1, 0.8])
+    age_min = rng.uniform(0, 60 * 24 * 60, size=n)
+    words = rng.integers(0, len(_FAKE_WORDS), size=(n, 2))
+    artists = rng.integers(0, len(_FAKE_ARTISTS), size=n)
+    genres = rng.integers(0, len(_FAKE_GENRES), size=n)
+    tag_masks = rng.random((n, len(_FAKE_TAGS))) < 0.15
+    bpms = rng.integers(70, 170, size=n)
+    durations = rng.uniform(30, 240, size=n)
+    plays = rng.integers(0, 5000, size=n)
+    downloads = rng.integers(0, 300, size=n)
+    likes = rng.integers(0, 800, size=n)
     batch: list[dict] = []
     done = 0
     for i in range(n):
-        vis = rng.choice(3, p=[0.1, 0.1, 0.8])
-        created = now - timedelta(minutes=float(rng.uniform(0, 60 * 24 * 60)))
-        tags = sorted({str(t) for t in rng.choice(_FAKE_TAGS, size=int(rng.integers(0, 4)), replace=False)})
-        visibility = (Visibility.private, Visibility.unlisted, Visibility.public)[int(vis)]
+        created = now - timedelta(minutes=float(age_min[i]))
+        visibility = visibilities[int(vis[i])]
         batch.append(
             {
                 "owner_id": owner_id,
-                "title": " ".join(str(w).title() for w in rng.choice(_FAKE_WORDS, size=2)) + f" {i}",
-                "artist_name": str(rng.choice(_FAKE_ARTISTS)),
-                "genre": str(rng.choice(_FAKE_GENRES)),
-                "tags": ",".join(tags),
-                "bpm": float(rng.integers(70, 170)),
+                "title": f"{_FAKE_WORDS[words[i, 0]].title()} {_FAKE_WORDS[words[i, 1]].title()} {i}",
+                "artist_name": _FAKE_ARTISTS[artists[i]],
+                "genre": _FAKE_GENRES[genres[i]],
+                "tags": ",".join(t for t, on in zip(_FAKE_TAGS, tag_masks[i], strict=True) if on),
+                "bpm": float(bpms[i]),
                 "key": "A minor",
-                "duration_s": float(rng.uniform(30, 240)),
+                "duration_s": round(float(durations[i]), 2),
                 "loudness_lufs": -14.0,
                 "audio_key": f"{secrets.token_hex(1)}/{secrets.token_hex(16)}.wav",
                 "audio_format": "wav",
                 "visibility": visibility,
                 "share_token": secrets.token_urlsafe(16),
-                "play_count": int(rng.integers(0, 5000)),
-                "download_count": int(rng.integers(0, 300)),
-                "like_count": int(rng.integers(0, 800)),
+                "play_count": int(plays[i]),
+                "download_count": int(downloads[i]),
+                "like_count": int(likes[i]),
                 "source": "generate",
                 "created_at": created,
                 "published_at": created if visibility is Visibility.public else None,
