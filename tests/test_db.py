@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -86,6 +90,54 @@ def test_migrations_match_models_exactly(engine):
         ctx = MigrationContext.configure(c, opts={"compare_type": True, "render_as_batch": True})
         diff = compare_metadata(ctx, SQLModel.metadata)
     assert diff == []
+
+
+def test_concurrent_migrations_from_threads_and_processes(tmp_path):
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    code = f"from core.db.engine import make_engine, migrate; migrate(make_engine({url!r}))"
+    root = Path(__file__).resolve().parents[1]
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=root) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            eng = make_engine(url)
+            migrate(eng)
+            eng.dispose()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert errors == []
+    eng = make_engine(url)
+    with eng.connect() as c:
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001_initial"]
+    eng.dispose()
+
+
+def test_failed_migration_leaves_nothing_behind(tmp_path, monkeypatch):
+    from alembic import command
+
+    real_upgrade = command.upgrade
+
+    def upgrade_then_crash(cfg, revision):
+        real_upgrade(cfg, revision)  # every table is created ...
+        raise RuntimeError("power cut")  # ... and then the process dies before the commit
+
+    monkeypatch.setattr(command, "upgrade", upgrade_then_crash)
+    eng = make_engine(f"sqlite:///{tmp_path / 'atomic.db'}")
+    with pytest.raises(RuntimeError, match="power cut"):
+        migrate(eng)
+    assert inspect(eng).get_table_names() == []
+    monkeypatch.undo()
+    migrate(eng)  # and a later start migrates cleanly
+    assert set(inspect(eng).get_table_names()) >= TABLES
+    eng.dispose()
 
 
 def test_feed_indexes_exist(engine):

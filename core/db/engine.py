@@ -31,6 +31,7 @@ then read and adjust the new file in ``core/db/migrations/versions/`` and commit
 from __future__ import annotations
 
 import sqlite3
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -131,10 +132,18 @@ def _alembic_config(engine: Engine | None = None):
     return cfg
 
 
+#: Alembic keeps its migration context in module globals, so one process migrates one database at a
+#: time; this lock serialises callers on different threads (a lock, not mutable data).
+_MIGRATE_LOCK = threading.Lock()
+
+
 def migrate(engine: Engine) -> None:
     """Bring the database of ``engine`` to the newest schema (Alembic ``upgrade head``).
 
     Migrating an empty database creates every table; migrating an up-to-date one does nothing.
+    On SQLite the whole upgrade runs in one ``BEGIN IMMEDIATE`` transaction: it is atomic (a crash
+    half-way leaves the previous schema) and processes that start at the same time wait for each
+    other (``busy_timeout``) instead of racing to create the same tables.
 
     Parameters
     ----------
@@ -144,9 +153,27 @@ def migrate(engine: Engine) -> None:
     from alembic import command
 
     cfg = _alembic_config(engine)
-    with engine.begin() as connection:
+    with _MIGRATE_LOCK, engine.connect() as connection:
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        if connection.dialect.name != "sqlite":
+            with connection.begin():
+                command.upgrade(cfg, "head")
+            return
+        # pysqlite does not BEGIN before DDL by itself: take control of the transaction.
+        dbapi = connection.connection.driver_connection
+        saved = dbapi.isolation_level
+        dbapi.isolation_level = None
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                command.upgrade(cfg, "head")
+            except BaseException:
+                dbapi.rollback()
+                raise
+            dbapi.commit()
+        finally:
+            dbapi.isolation_level = saved
+            connection.rollback()  # reset SQLAlchemy's view of the (already finished) transaction
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
@@ -181,6 +208,6 @@ def make_revision(message: str, *, url: str | None = None) -> None:
     engine = make_engine(url or get_settings().database_url)
     migrate(engine)
     cfg = _alembic_config(engine)
-    with engine.begin() as connection:
+    with _MIGRATE_LOCK, engine.begin() as connection:
         cfg.attributes["connection"] = connection
         command.revision(cfg, message=message, autogenerate=True)
