@@ -32,7 +32,7 @@ from functools import cache
 from pathlib import Path
 
 import bcrypt
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -237,6 +237,13 @@ def lock_seconds(failures: int) -> float:
 def _record_failure(session: Session, key: str, now: datetime) -> None:
     rec = session.get(LoginAttempt, key)
     if rec is None:
+        # New name: first forget stale records, so sprays of made-up names cannot grow the table forever.
+        session.execute(
+            delete(LoginAttempt).where(
+                LoginAttempt.last_failure_at < now - FAILURE_MEMORY,
+                or_(LoginAttempt.locked_until.is_(None), LoginAttempt.locked_until < now),
+            )
+        )
         rec = LoginAttempt(username=key, failures=0)
         session.add(rec)
     elif rec.last_failure_at is not None and now - rec.last_failure_at > FAILURE_MEMORY:

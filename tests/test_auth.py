@@ -155,6 +155,15 @@ def test_old_failures_are_forgotten(session):
     assert session.get(LoginAttempt, "alice").failures == 1
 
 
+def test_stale_throttle_records_are_pruned(session):
+    for name in ("spray1", "spray2"):
+        with pytest.raises(AuthError):
+            auth.log_in(session, username=name, password="bad-password", now=T0)
+    with pytest.raises(AuthError):
+        auth.log_in(session, username="spray3", password="bad-password", now=T0 + timedelta(days=2))
+    assert sorted(r.username for r in session.query(LoginAttempt).all()) == ["spray3"]
+
+
 def test_change_password(session):
     info = _alice(session)
     with pytest.raises(AuthError, match="Wrong password"):
