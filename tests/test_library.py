@@ -133,6 +133,7 @@ def test_publish_runs_quick_analysis_when_bpm_or_key_missing(env, monkeypatch):
     assert (t2.bpm, t2.key) == (97.4, "D minor") and len(calls) == 2
 
 
+@pytest.mark.slow  # librosa's first beat_track compiles numba code (~15-30 s on a fresh install)
 def test_publish_with_real_analysis(env, clicks):
     pytest.importorskip("core.audio.analysis")
     s, store, alice, _ = env
