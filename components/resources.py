@@ -58,16 +58,22 @@ def cookie_key() -> str:
     return _cookie_key(str(get_settings().data_dir))
 
 
-@st.cache_data(show_spinner=False, max_entries=512)
-def track_figure_data(track_id: int, peaks_json: str, beats_json: str | None):
-    """Decoded waveform peaks and beats of a track (cheap, cached by the stored JSON)."""
+@st.cache_resource(show_spinner=False, max_entries=2000)
+def track_waveform(track_id: int, peaks_json: str, beats_json: str | None, duration_s: float, height: int):
+    """The feed-card waveform figure of a track, built once and shared read-only.
+
+    Keyed by the stored JSON, so an edited track gets a new figure. ``st.plotly_chart`` only
+    reads the figure (``to_dict``), so sharing one object between sessions is safe.
+    """
     import json
 
     import numpy as np
 
+    from components.plots import peaks_figure
+
     peaks = np.asarray(json.loads(peaks_json or "[]"), dtype=np.float32)
     beats = json.loads(beats_json) if beats_json else []
-    return peaks, beats
+    return peaks_figure(peaks, duration_s=duration_s, beats=beats, height=height)
 
 
 # --- music engine ---
@@ -76,4 +82,93 @@ def track_figure_data(track_id: int, peaks_json: str, beats_json: str | None):
 
 # --- kpop ---
 
+
+@st.cache_resource(show_spinner=False)
+def _job_runner(url: str):
+    from core.jobs import JobRunner
+
+    return JobRunner(_engine(url))
+
+
+def job_runner():
+    """The process-wide background job runner (:class:`core.jobs.JobRunner`), created once.
+
+    Created on first use; it marks jobs left running by a previous process as failed. Any screen that
+    runs long jobs (training, rendering) can pass it to core code.
+    """
+    return _job_runner(get_settings().database_url)
+
+
+@st.cache_resource(show_spinner="Loading the K-pop model…", max_entries=8)
+def kpop_model(key: str):
+    """A K-pop model (:class:`core.kpop.LoadedModel`, read-only): ``"default"`` or a storage key.
+
+    Callers pass only keys of the user's own models (from :func:`core.kpop.user_models`).
+    """
+    from core import kpop
+
+    if key == "default":
+        return kpop.load_model()
+    return kpop.load_model(storage().get(key))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def kpop_generate(
+    model_key: str,
+    seconds: float,
+    seed: int,
+    temperature: float,
+    seed_mix: float,
+    seed_data: bytes | None = None,
+    seed_name: str | None = None,
+    _progress=None,
+):
+    """Generated K-pop ``(y, spectrogram)`` for these settings (deterministic, so cached by them)."""
+    from core import kpop
+    from core.audio.io import AudioLimits, decode
+    from core.config import SAMPLE_RATE
+
+    seed_audio = None
+    if seed_data is not None:
+        seed_audio = decode(seed_data, filename=seed_name or "seed.wav", limits=AudioLimits.from_settings())
+    y, spec = kpop.generate_audio(
+        model_or_ckpt=kpop_model(model_key),
+        seconds=seconds,
+        seed=seed,
+        temperature=temperature,
+        seed_audio=seed_audio,
+        seed_sr=SAMPLE_RATE,
+        seed_mix=seed_mix,
+        progress=_progress,
+    )
+    return y, spec
+
+
 # --- album ---
+
+
+@st.cache_resource(show_spinner="Loading the title model…")
+def album_title_model():
+    """The album factory's title language model (torch; shared, read-only, eval mode)."""
+    import torch
+
+    from core.album import load_title_model
+
+    torch.set_num_threads(1)
+    return load_title_model()
+
+
+@st.cache_resource(show_spinner=False)
+def album_title_assets():
+    """Hashed known titles and the word list used to filter generated titles."""
+    from core.album import load_title_assets
+
+    return load_title_assets()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def album_cover(album: str, artist: str, genre: str | None, mood: str | None, style: str, seed: int):
+    """One rendered album cover (:func:`core.album.make_cover`), cached by its inputs."""
+    from core.album import make_cover
+
+    return make_cover(album=album, artist=artist, genre=genre, mood=mood, style=style, seed=seed)

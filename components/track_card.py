@@ -10,7 +10,6 @@ import streamlit as st
 from sqlmodel import Session
 
 from components import resources
-from components.plots import peaks_figure
 from components.text import md_escape
 from core.errors import StudioError
 
@@ -114,6 +113,28 @@ def _audio(card: CardData, fmt: str, via_token: bool) -> tuple[bytes, str, str]:
         return audio_bytes(session, resources.storage(), track=track, fmt=fmt)
 
 
+def _start_playing(track_id: int, state_key: str) -> None:
+    from core.library import record_play
+
+    st.session_state[state_key] = True
+    with Session(resources.engine()) as session:
+        record_play(session, track_id=track_id)
+
+
+def _like(track_id: int) -> None:
+    user_id = st.session_state.get("user_id")
+    if not user_id:
+        st.toast("Log in to like tracks.")
+        return
+    from core.library import toggle_like
+
+    try:
+        with Session(resources.engine()) as session:
+            toggle_like(session, track_id=track_id, user_id=int(user_id))
+    except StudioError as exc:
+        st.toast(str(exc))
+
+
 def _count_download(track_id: int) -> None:
     from core.library import record_download
 
@@ -125,14 +146,13 @@ def track_card(card: CardData, *, liked: bool, key: str, via_token: bool = False
     """Render one card (call inside a fragment so its buttons rerun only the card)."""
     with st.container(border=True):
         left, right = st.columns([1, 4], vertical_alignment="top")
-        left.image(_cover(card.cover_key, card.title, card.artist), width="stretch")
+        left.image(_cover(card.cover_key, card.title, card.artist), width="stretch", output_format="PNG")
         with right:
             st.markdown(f"#### {md_escape(card.title)}")
             st.caption(f"by {card.artist}" if card.artist else "unknown artist")
             st.markdown(_badges(card))
-            peaks, beats = resources.track_figure_data(card.id, card.peaks_json, card.beats_json)
             st.plotly_chart(
-                peaks_figure(peaks, duration_s=card.duration_s, beats=beats, height=70),
+                resources.track_waveform(card.id, card.peaks_json, card.beats_json, card.duration_s, 70),
                 config={"displayModeBar": False, "staticPlot": True},
                 key=f"{key}_wave",
             )
@@ -143,13 +163,7 @@ def track_card(card: CardData, *, liked: bool, key: str, via_token: bool = False
 def _player(card: CardData, *, key: str, via_token: bool) -> None:
     state_key = f"{key}_playing"
     if not st.session_state.get(state_key):
-        if st.button("▶ Play", key=f"{key}_play"):
-            st.session_state[state_key] = True
-            from core.library import record_play
-
-            with Session(resources.engine()) as session:
-                record_play(session, track_id=card.id)
-            st.rerun(scope="fragment")
+        st.button("▶ Play", key=f"{key}_play", on_click=_start_playing, args=(card.id, state_key))
         return
     try:
         data, _name, mime = _audio(card, "mp3", via_token)
@@ -162,19 +176,7 @@ def _player(card: CardData, *, key: str, via_token: bool) -> None:
 def _actions(card: CardData, *, liked: bool, key: str, via_token: bool) -> None:
     c1, c2, c3, c4 = st.columns(4)
     heart = "♥" if liked else "♡"
-    if c1.button(f"{heart} {card.like_count}", key=f"{key}_like", help="Like"):
-        user_id = st.session_state.get("user_id")
-        if not user_id:
-            st.toast("Log in to like tracks.")
-        else:
-            from core.library import toggle_like
-
-            try:
-                with Session(resources.engine()) as session:
-                    toggle_like(session, track_id=card.id, user_id=int(user_id))
-            except StudioError as exc:
-                st.toast(str(exc))
-            st.rerun(scope="fragment")
+    c1.button(f"{heart} {card.like_count}", key=f"{key}_like", help="Like", on_click=_like, args=(card.id,))
     base = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in card.title).strip() or "beattok"
     c2.download_button(
         f"⬇ {card.audio_format.upper()}",

@@ -54,9 +54,12 @@ def _feed_list() -> None:
         for card in cards:
             card_fragment(card, liked=card.id in liked, key=f"feed_{card.id}")
     if len(cards) < total:
-        if st.button(f"Load more ({total - len(cards)} more)", key="feed_more", width="stretch"):
-            st.session_state["feed_batches"] = batches + 1
-            st.rerun(scope="fragment")
+        st.button(
+            f"Load more ({total - len(cards)} more)",
+            key="feed_more",
+            width="stretch",
+            on_click=lambda: st.session_state.update(feed_batches=batches + 1),
+        )
     else:
         st.caption("You reached the end. 🎧")
 
