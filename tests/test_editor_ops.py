@@ -1,0 +1,212 @@
+"""Editor operations and the project model: validation, JSON, history, saved versions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sqlmodel import Session
+
+from core.audio.effects import EQ, Reverb
+from core.editor import ops as O
+from core.editor.project import (
+    MemorySources,
+    Project,
+    from_audio_stems,
+    list_projects,
+    load_project,
+    save_project,
+)
+from core.errors import InputError, NotFoundError
+from tests.conftest import click_track, make_user, sine
+
+
+@pytest.fixture
+def project():
+    src = MemorySources()
+    stems = {"drums": click_track(seconds=4.0), "keys": sine(440, 4.0), "bass": sine(110, 4.0)}
+    return from_audio_stems(stems, sources=src, title="Demo", tempo_bpm=120.0, key="A minor")
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: O.SetTempo(ratio=0.1), "SetTempo.ratio"),
+        (lambda: O.SetTempo(ratio=1.2, bpm=100), "exactly one"),
+        (lambda: O.SetTempo(), "exactly one"),
+        (lambda: O.Transpose(semitones=40), "Transpose.semitones"),
+        (lambda: O.Transpose(semitones=1.5), "Transpose.semitones"),
+        (lambda: O.TrackGain(track="drums", db=60.0), "TrackGain.db"),
+        (lambda: O.TrackGain(track="", db=0.0), "TrackGain.track"),
+        (lambda: O.TrackPan(track="drums", pan=2.0), "TrackPan.pan"),
+        (lambda: O.Mute(track="drums", on="yes"), "Mute.on"),
+        (lambda: O.Loop(start_s=1.0, end_s=2.0, times=1), "Loop.times"),
+        (lambda: O.Loop(start_s=2.0, end_s=1.0), "Loop.end_s"),
+        (lambda: O.Trim(start_s=0.0, end_s=-1.0), "Trim.end_s"),
+        (lambda: O.Fade(in_s=100.0), "Fade.in_s"),
+        (lambda: O.AddTrack(role="choir"), "AddTrack.role"),
+        (lambda: O.TrackEffects(track="keys", chain=[{"type": "eq", "low_db": 40}]), "low_db"),
+        (lambda: O.MasterEffects(chain=[{"type": "wah"}]), "wah"),
+    ],
+)
+def test_out_of_range_values_are_refused_naming_the_field(make, field):
+    with pytest.raises(InputError, match=field.replace(".", r"\.")):
+        make()
+
+
+def test_every_op_round_trips_through_dict():
+    examples = [
+        O.SetTempo(bpm=140.0), O.SetTempo(ratio=0.75), O.Transpose(semitones=-3),
+        O.TrackGain(track="a", db=-3.5), O.TrackPan(track="a", pan=0.25), O.Mute(track="a"),
+        O.Solo(track="a", on=False), O.TrackEffects(track="a", chain=(EQ(low_db=3.0), Reverb())),
+        O.MasterEffects(chain=(Reverb(wet=0.1),)), O.Loop(start_s=1.0, end_s=2.0, times=4),
+        O.Trim(start_s=0.5, end_s=3.0), O.Fade(in_s=1.0, out_s=2.0), O.RemoveTrack(track="a"),
+        O.AddTrack(role="pad", seed=7, name="pad"), O.SplitHarmonicPercussive(track="a"),
+    ]  # fmt: skip
+    assert {type(e) for e in examples} == set(O.OP_TYPES.values())
+    for op in examples:
+        again = O.op_from_dict(json.loads(json.dumps(op.to_dict())))
+        assert again == op
+        assert op.label()
+
+
+def test_unknown_type_and_fields_are_refused():
+    with pytest.raises(InputError, match="'explode' is not a known operation"):
+        O.op_from_dict({"type": "explode"})
+    with pytest.raises(InputError, match="volume"):
+        O.op_from_dict({"type": "track_gain", "track": "a", "volume": 3})
+
+
+def test_schema_lists_every_operation_and_effect():
+    schema = O.schema()
+    consts = {v["properties"]["type"]["const"] for v in schema["$defs"]["op"]["oneOf"]}
+    assert consts == set(O.OP_TYPES)
+    gain = next(v for v in schema["$defs"]["op"]["oneOf"] if v["title"] == "TrackGain")
+    assert gain["properties"]["db"]["minimum"] == -60 and gain["properties"]["db"]["maximum"] == 12
+    assert "track" in gain["required"]
+    json.dumps(schema)  # serialisable
+
+
+def test_apply_undo_redo_round_trip(project):
+    p1 = project.apply(O.TrackGain(track="keys", db=-6.0))
+    p2 = p1.apply(O.TrackPan(track="bass", pan=-0.5), label="Bass left")
+    assert [e.label for e in p2.history] == ["Volume keys -6.0 dB", "Bass left"]
+    assert p2.undo().undo().ops == () and p2.undo().undo().redo().redo() == p2
+    assert p2.state().track("keys").gain_db == -6.0
+    # undo then a new edit drops the redo branch
+    p3 = p2.undo().apply(O.Mute(track="drums"))
+    assert [type(o) for o in p3.ops] == [O.TrackGain, O.Mute] and not p3.can_redo
+    assert project.ops == ()  # the original never changes
+    assert p2.undo().undo().undo() == p2.goto(0)
+
+
+def test_last_setting_wins_and_solo_logic(project):
+    p = project.apply(O.TrackGain(track="keys", db=-6.0)).apply(O.TrackGain(track="keys", db=-12.0))
+    assert p.state().track("keys").gain_db == -12.0
+    p = p.apply(O.Solo(track="bass")).apply(O.Mute(track="drums"))
+    assert [t.name for t in p.state().audible()] == ["bass"]
+    p = p.apply(O.Solo(track="bass", on=False))
+    assert [t.name for t in p.state().audible()] == ["keys", "bass"]
+
+
+def test_refused_ops_leave_the_project_unchanged(project):
+    before = project.to_json()
+    with pytest.raises(InputError, match=r"TrackGain\.track = 'vocals' does not exist"):
+        project.apply(O.TrackGain(track="vocals", db=-3.0))
+    with pytest.raises(InputError, match=r"Loop\.end_s = 10 is past the end"):
+        project.apply(O.Loop(start_s=1.0, end_s=10.0))
+    with pytest.raises(InputError, match=r"SetTempo\.bpm = 300 is out of range"):
+        project.apply(O.SetTempo(bpm=300.0))
+    removed = project.apply(O.RemoveTrack(track="drums"))
+    with pytest.raises(InputError, match="'drums' does not exist"):
+        removed.apply(O.Mute(track="drums"))
+    assert project.to_json() == before
+
+
+def test_timeline_lengths_and_limits(project):
+    p = project.apply(O.Loop(start_s=1.0, end_s=2.0, times=3))
+    assert p.state().base_seconds == pytest.approx(6.0)
+    p = p.apply(O.Trim(start_s=0.5, end_s=5.5))
+    assert p.state().base_seconds == pytest.approx(5.0)
+    with pytest.raises(InputError, match=r"Trim\.end_s"):
+        p.apply(O.Trim(start_s=0.0, end_s=5.6))
+    fast = p.apply(O.SetTempo(bpm=150.0))
+    assert fast.state().seconds == pytest.approx(5.0 * 120 / 150)
+    with pytest.raises(InputError, match="the limit is 1800 s"):
+        long = project.apply(O.Loop(start_s=0.0, end_s=4.0, times=16)).apply(
+            O.Loop(start_s=0.0, end_s=64.0, times=16)
+        )
+        long.apply(O.Loop(start_s=0.0, end_s=1024.0, times=2))
+
+
+def test_add_and_split_tracks(project):
+    p = project.apply(O.AddTrack(role="bass", seed=3))
+    assert p.ops[-1].name == "bass_2"  # "bass" exists already
+    assert p.state().track("bass_2").kind == "midi"
+    p = p.apply(O.SplitHarmonicPercussive(track="keys"))
+    names = [t.name for t in p.state().tracks]
+    assert "keys" not in names and {"keys_harmonic", "keys_percussive"} <= set(names)
+    assert p.state().track("keys_percussive").is_drum
+    with pytest.raises(InputError, match="not an original audio track"):
+        p.apply(O.SplitHarmonicPercussive(track="bass_2"))
+    no_key = from_audio_stems({"x": sine(seconds=1.0)}, sources=MemorySources(), title="t")
+    with pytest.raises(InputError, match="tempo and key"):
+        no_key.apply(O.AddTrack(role="drums"))
+
+
+def test_json_round_trip_and_bad_files(project):
+    p = (
+        project.apply(O.SetTempo(ratio=1.1))
+        .apply(O.TrackEffects(track="keys", chain=(Reverb(room_size=0.6),)))
+        .apply(O.Loop(start_s=0.5, end_s=1.5, times=2))
+        .undo()
+    )
+    back = Project.from_json(p.to_json())
+    assert back == p and back.position == 2 and back.can_redo
+    data = json.loads(p.to_json())
+
+    newer = {**data, "format_version": 99}
+    with pytest.raises(InputError, match="format_version = 99 is newer"):
+        Project.from_dict(newer)
+    unknown = {**data, "history": [{"label": "x", "op": {"type": "teleport"}}], "position": 1}
+    with pytest.raises(InputError, match=r"history\[0\]\.op\.type = 'teleport'"):
+        Project.from_dict(unknown)
+    missing = {**data, "history": [{"label": "x", "op": {"type": "mute", "track": "ghost"}}], "position": 1}
+    with pytest.raises(InputError, match="'ghost' does not exist"):
+        Project.from_dict(missing)
+    past_end = {**data, "history": [], "ops": [{"type": "loop", "start_s": 1, "end_s": 99, "times": 2}]}
+    del past_end["history"]
+    with pytest.raises(InputError, match=r"Loop\.end_s = 99 is past the end"):
+        Project.from_dict(past_end)
+    with pytest.raises(InputError, match="not valid JSON"):
+        Project.from_json("{nope")
+    with pytest.raises(InputError, match=r"stems\[0\]\.kind"):
+        Project.from_dict({**data, "stems": [{"name": "a", "kind": "video"}]})
+
+
+def test_save_load_versions_and_ownership(db, project):
+    engine, storage = db
+    alice = make_user(engine, "alice")
+    bob = make_user(engine, "bob")
+    with Session(engine) as s:
+        pid = save_project(s, storage, owner_id=alice.id, project=project)
+    edited = project.apply(O.TrackGain(track="keys", db=-3.0))
+    with Session(engine) as s:
+        assert save_project(s, storage, owner_id=alice.id, project=edited, project_id=pid) == pid
+        assert load_project(s, storage, project_id=pid, owner_id=alice.id) == edited
+        assert [r.id for r in list_projects(s, owner_id=alice.id)] == [pid]
+        assert list_projects(s, owner_id=bob.id) == []
+        with pytest.raises(NotFoundError):
+            load_project(s, storage, project_id=pid, owner_id=bob.id)
+        with pytest.raises(Exception, match="owner"):
+            save_project(s, storage, owner_id=bob.id, project=project, project_id=pid)
+    # exactly one JSON document is kept for the row (the old one is deleted on update)
+    assert len(list(storage.root.rglob("*.json"))) == 1
+
+
+def test_project_requires_valid_stems():
+    with pytest.raises(InputError, match="at least one stem"):
+        from_audio_stems({}, sources=MemorySources(), title="x")
+    with pytest.raises(InputError, match="channels"):
+        from_audio_stems({"a": np.zeros((3, 100), np.float32)}, sources=MemorySources(), title="x")
