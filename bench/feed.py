@@ -4,7 +4,8 @@ Run: ``python bench/feed.py [--tracks 10000] [--repeats 7]``
 
 Prints the median server time of one run of the feed page (the page script's own execution
 inside the Streamlit runtime, driven by AppTest without a browser; a first warm-up run is not
-counted), against a baseline page that only draws a title, measured in the same run, and the cold start of the app in a fresh interpreter
+counted), against a baseline page that only draws a title, measured in the same run, and the
+cold start of the app in a fresh interpreter
 (imports + first page run), with whether torch was imported on that path.
 """
 

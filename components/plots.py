@@ -59,9 +59,12 @@ def peaks_figure(
     quiet = dict(mode="lines", hoverinfo="skip", showlegend=False)
     data = [
         dict(type="scatter", x=t, y=peaks[:, 1], line=dict(width=0), **quiet),
-        dict(type="scatter", x=t, y=peaks[:, 0], line=dict(width=0), fill="tonexty", fillcolor=ACCENT, **quiet),
+        dict(
+            type="scatter", x=t, y=peaks[:, 0], line=dict(width=0), fill="tonexty", fillcolor=ACCENT, **quiet
+        ),
     ]
-    for times, color, width in ((beats, "rgba(255,255,255,0.28)", 1), (downbeats, "rgba(255,255,255,0.7)", 1.5)):
+    styles = ((beats, "rgba(255,255,255,0.28)", 1), (downbeats, "rgba(255,255,255,0.7)", 1.5))
+    for times, color, width in styles:
         marks = [float(b) for b in (times or []) if 0.0 <= b <= span][:4000]
         if marks:
             xs = np.repeat(np.asarray(marks), 3).astype(object)

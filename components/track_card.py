@@ -221,9 +221,8 @@ def card_list() -> Iterator[None]:
 def card_fragment(card: CardData, *, liked: bool, key: str, via_token: bool = False) -> None:
     """A card in its own fragment: a like or play reruns only this card, reloading its row."""
     if not st.session_state.get(_LIST_FLAG):  # rerun of this card alone: refresh its numbers
-        from core.library import liked_ids
-
         from core.db.models import Track
+        from core.library import liked_ids
 
         user_id = st.session_state.get("user_id")
         with Session(resources.engine()) as session:
