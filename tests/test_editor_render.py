@@ -250,3 +250,33 @@ def test_exports_and_cli_bundle_render_identically(midi_song, tmp_path):
     cli = Renderer().render(again, sources=PathSources(tmp_path))
     # 24-bit FLAC stems: the CLI render matches the editor's to within quantisation noise
     assert np.max(np.abs(cli.mix - out.mix)) < 1e-4
+
+
+def test_cli_renders_a_bundle_and_prints_the_schema(tmp_path, capsys):
+    from core.__main__ import main
+    from core.audio.io import load
+
+    p, src = _audio_project(drums=click_track(seconds=3.0), keys=sine(330, 3.0, amp=0.1))
+    edited = p.apply(O.TrackPan(track="keys", pan=-0.5)).apply(O.Trim(start_s=0.5, end_s=2.5))
+    with zipfile.ZipFile(io.BytesIO(bundle_zip(edited, sources=src))) as zf:
+        zf.extractall(tmp_path / "bundle")
+    out = tmp_path / "out" / "song.flac"
+    code = main(["edit", str(tmp_path / "bundle" / "project.json"), "--out", str(out), "--stems",
+                 str(tmp_path / "stems"), "--json"])  # fmt: skip
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["tracks"] == ["drums", "keys"] and summary["seconds"] == pytest.approx(2.0)
+    page = Renderer().render(edited, sources=src).mix
+    assert np.max(np.abs(load(out) - page)) < 2e-4  # 16-bit FLAC of the same render
+    assert sorted(f.name for f in (tmp_path / "stems").iterdir()) == ["drums.wav", "keys.wav"]
+
+    assert main(["edit", "--schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "set_tempo" in json.dumps(schema)
+    assert main(["edit", str(tmp_path / "bundle" / "project.json"), "--out", str(tmp_path / "x.aac")]) == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps({**json.loads((tmp_path / "bundle" / "project.json").read_text()), "format_version": 7})
+    )
+    assert main(["edit", str(bad), "--out", str(tmp_path / "x.wav")]) == 2
+    assert "format_version = 7" in capsys.readouterr().err

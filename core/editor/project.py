@@ -94,6 +94,9 @@ class Stem:
         Drums are never transposed or pitch-shifted.
     content_id : str
         Hash of the stem's content: the cache identity of its audio.
+    gain : float
+        Linear gain applied to the stored audio when it is read (stems peaking above full scale are
+        stored scaled down by their peak, so 24-bit files never clip them).
     """
 
     name: str
@@ -103,12 +106,13 @@ class Stem:
     role: str = ""
     is_drum: bool = False
     content_id: str = ""
+    gain: float = 1.0
 
     def to_dict(self) -> dict:
         """JSON-able dict."""
         return {
             "name": self.name, "kind": self.kind, "audio": self.audio, "midi": self.midi, "role": self.role,
-            "is_drum": self.is_drum, "content_id": self.content_id,
+            "is_drum": self.is_drum, "content_id": self.content_id, "gain": self.gain,
         }  # fmt: skip
 
     @staticmethod
@@ -131,9 +135,12 @@ class Stem:
         if kind == "audio" and audio is None:
             raise InputError(f"{where}.audio is missing: an 'audio' stem needs audio data.")
         content_id = d.get("content_id") or hashlib.sha256(f"{audio}|{midi}".encode()).hexdigest()[:32]
+        gain = d.get("gain", 1.0)
+        if isinstance(gain, bool) or not isinstance(gain, int | float) or not 0.0 < float(gain) <= 1000.0:
+            raise InputError(f"{where}.gain = {gain!r} is out of range: use 0..1000.")
         return Stem(
             name=name, kind=kind, audio=audio, midi=midi, role=str(d.get("role") or ""),
-            is_drum=bool(d.get("is_drum", False)), content_id=str(content_id),
+            is_drum=bool(d.get("is_drum", False)), content_id=str(content_id), gain=float(gain),
         )  # fmt: skip
 
 
@@ -653,6 +660,14 @@ class Project:
 # making projects
 
 
+def _store_audio(y: np.ndarray, sources: Sources, sr: int) -> tuple[str, float]:
+    """Store ``y`` (scaled into full scale when it peaks above it); return its reference and read gain."""
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 1.0:
+        return sources.put_audio((y / np.float32(peak)).astype(np.float32), sr=sr), peak
+    return sources.put_audio(y, sr=sr), 1.0
+
+
 def _hash_array(y: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(y, dtype=np.float32).tobytes()).hexdigest()[:32]
 
@@ -675,14 +690,14 @@ def from_song(song, *, sources: Sources, title: str = "Generated song") -> Proje
     """
     stems = []
     for name, y in song.stems.items():
-        audio_ref = sources.put_audio(y, sr=song.sr)
+        audio_ref, gain = _store_audio(_stereo(y), sources, song.sr)
         midi = song.midi.get(name)
         midi_ref = sources.put_midi(midi) if midi else None
         digest = hashlib.sha256(_hash_array(y).encode() + (midi or b"")).hexdigest()[:32]
         stems.append(
             Stem(
                 name=name, kind="midi" if midi else "audio", audio=audio_ref, midi=midi_ref, role=name,
-                is_drum=name == "drums", content_id=digest,
+                is_drum=name == "drums", content_id=digest, gain=gain,
             )
         )  # fmt: skip
     n = max(y.shape[1] for y in song.stems.values())
@@ -717,13 +732,13 @@ def from_audio_stems(
     out = []
     for name, y in stems.items():
         y2 = _stereo(y)
-        ref = sources.put_audio(y2, sr=sr)
+        ref, gain = _store_audio(y2, sources, sr)
         m = midi.get(name)
         digest = hashlib.sha256(_hash_array(y2).encode() + (m or b"")).hexdigest()[:32]
         out.append(
             Stem(
                 name=name, kind="midi" if m else "audio", audio=ref, midi=sources.put_midi(m) if m else None,
-                role=name, is_drum=name in drums, content_id=digest,
+                role=name, is_drum=name in drums, content_id=digest, gain=gain,
             )
         )  # fmt: skip
     n = max(_stereo(y).shape[1] for y in stems.values())

@@ -419,6 +419,8 @@ class Renderer:
         n = round(float(project.meta["duration_s"]) * project.sr)
         if stem.audio is not None:
             y = _fit(np.asarray(sources.audio(stem.audio, sr=project.sr), dtype=np.float32), n)
+            if stem.gain != 1.0:
+                y = y * np.float32(stem.gain)
         else:
             from core.music.render import render_midi
 
