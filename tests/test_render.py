@@ -1,0 +1,130 @@
+"""Soundfont rendering: length, sample rate (pitch and timing), determinism, alignment, bad soundfonts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import InputError, ModelError
+from core.music.midi import Note, Part, encode_midi
+from core.music.render import render_midi, render_parts, render_stems
+
+SR = 44100
+
+
+def _f0(y: np.ndarray, sr: int, t0: float, t1: float) -> float:
+    x = y[0, int(t0 * sr) : int(t1 * sr)].astype(np.float64)
+    spec = np.abs(np.fft.rfft(x * np.hanning(x.size), n=x.size * 16))
+    return float(np.fft.rfftfreq(x.size * 16, 1 / sr)[np.argmax(spec)])
+
+
+def _onset(y: np.ndarray, sr: int) -> float:
+    return float(np.argmax(np.abs(y).max(axis=0) > 1e-3) / sr)
+
+
+def _onsets(y: np.ndarray, sr: int, hop: int = 64) -> np.ndarray:
+    """Times where the 1.5 ms-frame peak level jumps by 10x over the preceding 10 ms (one per 100 ms)."""
+    env = np.abs(y).max(axis=0)
+    frames = env[: env.size // hop * hop].reshape(-1, hop).max(axis=1)
+    out: list[float] = []
+    frames = np.concatenate([np.zeros(8), frames])
+    for k in range(8, frames.size):
+        if (
+            frames[k] > 0.01
+            and frames[k] > 10 * frames[k - 8 : k].max()
+            and (not out or (k - 8) * hop / sr - out[-1] > 0.1)
+        ):
+            out.append((k - 8) * hop / sr)
+    return np.asarray(out)
+
+
+def _a4(bpm=120.0, start=1.0, program=80):
+    return encode_midi(
+        [Part("lead", program=program, notes=[Note(start, start + 2.0, 69, 100)])], bpm=bpm, end_beat=8
+    )
+
+
+def test_render_length_rate_pitch_and_timing():
+    y = render_midi(_a4(), sr=SR, seconds=3.0)
+    assert y.dtype == np.float32 and y.shape == (2, 3 * SR)
+    assert float(np.sqrt(np.mean(y**2))) > 1e-3  # not silent
+    # A4 sounds at 440 Hz (within ~6 cents) and starts at beat 1 = 0.5 s at 120 bpm
+    assert abs(_f0(y, SR, 0.7, 1.4) - 440.0) < 1.5
+    assert abs(_onset(y, SR) - 0.5) < 0.005
+    # natural length follows the MIDI end marker (8 beats = 4 s)
+    assert abs(render_midi(_a4(), sr=SR).shape[1] / SR - 4.0) < 0.01
+
+
+def test_render_other_rates_and_fallback_path():
+    y = render_midi(_a4(), sr=22050, seconds=2.0)  # too far for the varispeed bend: resampled
+    assert y.shape == (2, 44100)
+    assert abs(_f0(y, 22050, 0.7, 1.4) - 440.0) < 1.5
+    assert abs(_onset(y, 22050) - 0.5) < 0.005
+    # a file that bends pitch itself takes the resampling path too (pitch must still be right)
+    import io
+
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(_a4()))
+    pm.instruments[0].pitch_bends.append(pretty_midi.PitchBend(0, 0.0))
+    buf = io.BytesIO()
+    pm.write(buf)
+    y2 = render_midi(buf.getvalue(), sr=SR, seconds=2.0)
+    assert abs(_f0(y2, SR, 0.7, 1.4) - 440.0) < 1.5
+
+
+def test_render_is_deterministic_in_process_and_in_helpers():
+    midis = {
+        "lead": _a4(),
+        "drums": encode_midi(
+            [Part("drums", is_drum=True, notes=[Note(i, i + 0.25, 36, 110) for i in range(6)])], bpm=120
+        ),
+        "bass": encode_midi([Part("bass", program=33, notes=[Note(0, 4, 40, 100)])], bpm=120),
+    }
+    a = render_stems(midis, sr=SR, workers=1)
+    b = render_stems(midis, sr=SR, workers=2)
+    assert list(a) == ["lead", "drums", "bass"]
+    n = {v.shape[1] for v in a.values()}
+    assert len(n) == 1  # padded to one length: sample-aligned
+    for k in a:
+        assert np.array_equal(a[k], b[k])
+    # drums hit every beat: onsets every 0.5 s
+    hits = _onsets(a["drums"], SR)
+    assert len(hits) == 6
+    assert np.allclose(hits, np.arange(6) * 0.5, atol=0.006)
+
+
+def test_render_parts_matches_render_stems():
+    part = Part("keys", program=0, notes=[Note(0, 1, 60, 100), Note(1, 2, 64, 100)])
+    a = render_parts({"keys": part}, bpm=100.0, end_beat=4, sr=SR, seconds=2.5, workers=1)["keys"]
+    b = render_stems({"keys": encode_midi([part], bpm=100.0, end_beat=4)}, sr=SR, seconds=2.5, workers=1)[
+        "keys"
+    ]
+    assert np.array_equal(a, b)
+
+
+def test_missing_soundfont_names_path(tmp_path):
+    missing = tmp_path / "nope.sf2"
+    with pytest.raises(ModelError, match=r"nope\.sf2"):
+        render_midi(_a4(), sr=SR, soundfont=missing)
+
+
+def test_corrupt_soundfont_from_setting(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.sf2"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00sfbk" + np.random.default_rng(0).bytes(2000))
+    monkeypatch.setenv("SOUNDFONT", str(bad))
+    with pytest.raises(ModelError, match=r"bad\.sf2"):
+        render_midi(_a4(), sr=SR)
+    junk = tmp_path / "junk.sf2"
+    junk.write_bytes(b"hello")
+    with pytest.raises(ModelError, match=r"junk\.sf2"):
+        render_midi(_a4(), sr=SR, soundfont=junk)
+
+
+def test_bad_inputs():
+    with pytest.raises(InputError, match="not MIDI"):
+        render_stems({"x": b"RIFF...."}, sr=SR)
+    with pytest.raises(InputError, match="Sample rate"):
+        render_midi(_a4(), sr=100)
+    with pytest.raises(InputError, match="Render length"):
+        render_midi(_a4(), sr=SR, seconds=-1)
