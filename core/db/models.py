@@ -87,7 +87,22 @@ class Track(SQLModel, table=True):
     __tablename__ = "tracks"
     __table_args__ = (
         Index("ix_tracks_visibility_created_at", "visibility", "created_at"),
-        Index("ix_tracks_visibility_published_at", "visibility", "published_at"),
+        # Covering index of the feed, led by (visibility, published_at): every feed query (new and
+        # trending, counts, genre/tag/text filters) is answered from it without reading the wide rows
+        # (which carry the waveform JSON). It replaces the plain (visibility, published_at) index.
+        Index(
+            "ix_tracks_feed",
+            "visibility",
+            "published_at",
+            "created_at",
+            "like_count",
+            "play_count",
+            "download_count",
+            "genre",
+            "tags",
+            "title",
+            "artist_name",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

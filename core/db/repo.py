@@ -144,23 +144,13 @@ def feed_page(
     limit, offset = _page(limit, offset)
     conds = feed_conditions(genre=genre, tag=tag, query=query)
     if sort == "new":
-        stmt = (
-            select(Track)
-            .where(and_(*conds))
-            .order_by(Track.published_at.desc(), Track.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
-        return list(session.execute(stmt).scalars())
-    score = trending_score(session.get_bind().dialect.name, now or utcnow())
-    # Rank ids first (reads only the small columns), then load the page's rows.
-    ranked = (
-        select(Track.id)
-        .where(and_(*conds))
-        .order_by(score.desc(), Track.published_at.desc(), Track.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
+        order = (Track.published_at.desc(), Track.id.desc())
+    else:
+        score = trending_score(session.get_bind().dialect.name, now or utcnow())
+        order = (score.desc(), Track.published_at.desc(), Track.id.desc())
+    # Rank ids first from the covering index (skipped OFFSET rows are never read in full),
+    # then load only the page's rows.
+    ranked = select(Track.id).where(and_(*conds)).order_by(*order).limit(limit).offset(offset)
     ids = list(session.execute(ranked).scalars())
     if not ids:
         return []
