@@ -78,6 +78,48 @@ def track_waveform(track_id: int, peaks_json: str, beats_json: str | None, durat
 
 # --- music engine ---
 
+
+@st.cache_resource(show_spinner="Loading the music models…")
+def music_samplers():
+    """The trained drum, bass, harmony and melody models bound to their samplers (shared, read-only)."""
+    from core.music.arrange import load_samplers
+
+    return load_samplers()
+
+
+@st.cache_data(show_spinner=False, max_entries=3, ttl=3600)
+def generated_song(
+    genre: str,
+    mood: str,
+    tempo: float | None,
+    key: str | None,
+    instruments: tuple[str, ...],
+    seconds: float,
+    seed: int,
+):
+    """A generated :class:`core.music.generate.Song` for these settings (deterministic, so cached by them).
+
+    Shows a progress bar while it computes (created and removed inside, so cache replays are clean).
+    """
+    from core.music.generate import generate_song
+
+    bar = st.progress(0.0, text="Generating…")
+    try:
+        return generate_song(
+            genre=genre,
+            mood=mood,
+            tempo=tempo,
+            key=key,
+            instruments=instruments,
+            seconds=seconds,
+            seed=seed,
+            samplers=music_samplers(),
+            progress=lambda f, msg: bar.progress(f, text=msg),
+        )
+    finally:
+        bar.empty()
+
+
 # --- remix ---
 
 # --- kpop ---
