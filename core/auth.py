@@ -359,10 +359,11 @@ def change_password(session: Session, *, user_id: int, old_password: str, new_pa
 def delete_account(session: Session, storage, *, user_id: int, password: str) -> None:
     """Delete an account and everything it owns, after checking its password.
 
-    The keys of every file the user owns (track audio, MP3s and covers, project documents, album
-    covers, job results) are collected first; then, in one transaction, the like counters of the
-    tracks the user liked are decremented and the user row is deleted (the database cascades to
-    tracks, likes, projects, albums and jobs); only after that commit are the files removed.
+    The keys of every file the user owns (track audio, MP3s and covers, project documents and the
+    stems they mention, album covers, job results) are collected first; then, in one transaction,
+    the like counters of the tracks the user liked are decremented and the user row is deleted (the
+    database cascades to tracks, likes, projects, albums and jobs); only after that commit are the
+    files removed. Files that another user's rows still reference are kept.
 
     Raises
     ------
@@ -372,17 +373,7 @@ def delete_account(session: Session, storage, *, user_id: int, password: str) ->
         There is no account ``user_id``.
     """
     user = _require_password(session, user_id, password)
-    keys: list[str] = []
-    for audio, mp3, cover in session.execute(
-        select(Track.audio_key, Track.mp3_key, Track.cover_key).where(Track.owner_id == user.id)
-    ):
-        keys.extend(k for k in (audio, mp3, cover) if k)
-    for column, owner in (
-        (Project.data_key, Project.owner_id),
-        (Album.cover_key, Album.owner_id),
-        (Job.result_key, Job.owner_id),
-    ):
-        keys.extend(k for k in session.execute(select(column).where(owner == user.id)).scalars() if k)
+    keys = _owned_keys(session, storage, user.id)
 
     liked_elsewhere = (
         select(Like.track_id)
@@ -401,9 +392,51 @@ def delete_account(session: Session, storage, *, user_id: int, password: str) ->
     except Exception:
         session.rollback()
         raise
-    for key in keys:
+    for key in sorted(keys):
         with contextlib.suppress(Exception):
             storage.delete(key)
+
+
+#: Every column that holds a storage key, with the owner column of its table.
+_KEY_COLUMNS = (
+    (Track.audio_key, Track.owner_id),
+    (Track.mp3_key, Track.owner_id),
+    (Track.cover_key, Track.owner_id),
+    (Project.data_key, Project.owner_id),
+    (Album.cover_key, Album.owner_id),
+    (Job.result_key, Job.owner_id),
+)
+
+
+def _owned_keys(session: Session, storage, user_id: int) -> set[str]:
+    """Storage keys that belong to ``user_id`` and to nobody else.
+
+    These are the keys in the user's rows, plus every key mentioned inside the user's project
+    documents and job parameters (editor stems, for instance, are referenced only there), minus
+    any key that a row of another user still references (an editor project may point at someone
+    else's public track audio).
+    """
+    from core.storage import find_keys
+
+    keys: set[str] = set()
+    for column, owner in _KEY_COLUMNS:
+        keys.update(k for k in session.execute(select(column).where(owner == user_id)).scalars() if k)
+    mentioned: set[str] = set()
+    for data_key in session.execute(select(Project.data_key).where(Project.owner_id == user_id)).scalars():
+        if data_key:
+            with contextlib.suppress(Exception):  # a missing/corrupt document only hides its stems
+                mentioned |= find_keys(storage.get(data_key).decode("utf-8", errors="replace"))
+    for params in session.execute(select(Job.params_json).where(Job.owner_id == user_id)).scalars():
+        mentioned |= find_keys(params or "")
+    candidates = sorted(mentioned - keys)
+    for i in range(0, len(candidates), 500):
+        chunk = candidates[i : i + 500]
+        for column, owner in _KEY_COLUMNS:
+            shared = session.execute(
+                select(column).where(column.in_(chunk), or_(owner.is_(None), owner != user_id))
+            ).scalars()
+            mentioned.difference_update(shared)
+    return keys | mentioned
 
 
 # --------------------------------------------------------------------------- cookie key

@@ -79,6 +79,26 @@ def validate_key(key: str) -> str:
     return key
 
 
+_KEY_IN_TEXT_RE = re.compile(
+    r"(?<![0-9a-z/.])[0-9a-f]{2}/[0-9a-f]{32}\.[a-z0-9]+(?:\.[a-z0-9]+)*(?![0-9a-z.])"
+)
+
+
+def find_keys(text: str) -> set[str]:
+    """Every well-formed storage key mentioned in ``text`` (e.g. stem references in a project JSON).
+
+    Examples
+    --------
+    >>> sorted(find_keys('{"audio": "ab/0123456789abcdef0123456789abcdef.flac", "x": "../etc"}'))
+    ['ab/0123456789abcdef0123456789abcdef.flac']
+    """
+    found = set()
+    for key in _KEY_IN_TEXT_RE.findall(text):
+        with contextlib.suppress(InputError):
+            found.add(validate_key(key))
+    return found
+
+
 def new_key(data: bytes, *, suffix: str) -> str:
     """Generate a fresh key for ``data``: ``<sha256[:2]>/<uuid4 hex><suffix>``."""
     folder = hashlib.sha256(data).hexdigest()[:2]

@@ -241,3 +241,30 @@ def test_delete_account_removes_rows_files_and_fixes_like_counts(session, tmp_pa
     assert session.query(Track).count() == 1 and session.query(Like).count() == 0
     assert session.query(Project).count() == 0 and session.query(Album).count() == 0
     assert session.get(Track, tb.id).like_count == 0
+
+
+def test_delete_account_removes_project_stems_but_not_others_files(session, tmp_path):
+    import json as _json
+
+    from core.db.models import Job, Project, Track
+    from core.storage import LocalStorage
+
+    store = LocalStorage(tmp_path / "media")
+    alice = _alice(session)
+    bob = auth.sign_up(session, username="bob", email="b@example.com", name="Bob", password="bobs-password")
+    bob_audio = store.put(b"bob's public song", suffix="wav")
+    session.add(Track(owner_id=bob.id, title="b", audio_key=bob_audio, share_token="tb", visibility="public"))
+    own_stem, own_midi, ckpt = (
+        store.put(b"flac", suffix="flac"),
+        store.put(b"midi", suffix="mid"),
+        store.put(b"pt", suffix="pt"),
+    )
+    # alice's project uses two stems of her own and bob's public track as a third
+    doc = {"stems": [{"audio": own_stem}, {"midi": own_midi}, {"audio": bob_audio}], "note": "../etc/passwd"}
+    data_key = store.put(_json.dumps(doc).encode(), suffix="json")
+    session.add(Project(owner_id=alice.id, title="p", data_key=data_key))
+    session.add(Job(owner_id=alice.id, kind="train", result_key=ckpt, params_json='{"x": 1}'))
+    session.commit()
+    auth.delete_account(session, store, user_id=alice.id, password="s3cret-pass")
+    assert not any(store.exists(k) for k in (own_stem, own_midi, ckpt, data_key))
+    assert store.exists(bob_audio) and store.get(bob_audio) == b"bob's public song"

@@ -118,3 +118,13 @@ def test_get_storage_uses_media_dir(_isolated_data_dir):
     assert store.root == (_isolated_data_dir / "media").resolve()
     key = store.put(b"z", suffix="ogg")
     assert (_isolated_data_dir / "media" / key).is_file()
+
+
+def test_find_keys_in_text():
+    from core.storage import find_keys
+
+    a = "ab/" + "0" * 32 + ".flac"
+    b = "cd/" + "f" * 32 + ".tar.gz"
+    text = f'{{"s": ["{a}", "{b}"], "bad": ["../{a}x", "AB/{"0" * 32}.wav", "x{a}", "/etc/passwd"]}}'
+    assert find_keys(text) == {a, b}
+    assert find_keys("") == set()
