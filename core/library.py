@@ -301,7 +301,9 @@ def publish_audio(
 
     Stores ``original`` (the uploaded bytes) when given, else a WAV of ``y``; precomputes the waveform
     envelope from ``y``; runs :func:`core.audio.analysis.quick_analysis` when ``bpm`` or ``key`` is
-    missing (otherwise measures only the loudness); stores ``cover_png`` or a placeholder cover.
+    missing and no ``beats`` are given (a caller that passes ``beats`` has analysed the audio
+    already, so a missing tempo or key then means "none found"; otherwise only the loudness is
+    measured); stores ``cover_png`` or a placeholder cover.
 
     Parameters
     ----------
@@ -375,7 +377,7 @@ def publish_audio(
     artist = owner.name if artist is None else artist
 
     loudness: float | None
-    if bpm_v is None or key_v is None:
+    if (bpm_v is None or key_v is None) and beat_list is None:
         from core.audio.analysis import quick_analysis
 
         qa = quick_analysis(y, sr=sr)

@@ -131,6 +131,10 @@ def test_publish_runs_quick_analysis_when_bpm_or_key_missing(env, monkeypatch):
     assert (t.bpm, t.key, t.loudness_lufs, json.loads(t.beats_json)) == (97.4, "C major", -12.5, [0.2, 0.8])
     t2 = library.publish_audio(s, store, owner_id=alice.id, y=_tone(), sr=SR, title="half", key="D minor")
     assert (t2.bpm, t2.key) == (97.4, "D minor") and len(calls) == 2
+    # beats given: the caller analysed already; a missing tempo/key means "none found"
+    t3 = library.publish_audio(s, store, owner_id=alice.id, y=_tone(), sr=SR, title="ambient", beats=[])
+    assert (t3.bpm, t3.key, t3.beats_json) == (None, None, "[]") and len(calls) == 2
+    assert t3.loudness_lufs == pytest.approx(-8.9, abs=0.5)  # stereo 0.4 sine, measured without analysis
 
 
 @pytest.mark.slow  # librosa's first beat_track compiles numba code (~15-30 s on a fresh install)
