@@ -157,6 +157,23 @@ def test_upgrade_from_first_revision(tmp_path):
     eng.dispose()
 
 
+def test_downgrade_to_base_and_back(tmp_path):
+    from alembic import command
+
+    from core.db.engine import _alembic_config
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'down.db'}")
+    migrate(eng)
+    cfg = _alembic_config(eng)
+    with eng.begin() as c:
+        cfg.attributes["connection"] = c
+        command.downgrade(cfg, "base")
+    assert set(inspect(eng).get_table_names()) == {"alembic_version"}
+    migrate(eng)
+    assert set(inspect(eng).get_table_names()) >= TABLES
+    eng.dispose()
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [{}, {"genre": "lofi"}, {"tag": "chill"}, {"query": "rain"}, {"genre": "pop", "tag": "x", "query": "y"}],
