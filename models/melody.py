@@ -1,0 +1,196 @@
+"""Melody model: an LSTM over 16th-note steps of a key-relative melody, conditioned on the chords.
+
+Data (POP909 MELODY tracks, see :mod:`models.data_pop909`), transposed so that every song is in C major
+or A minor. Each step is one token:
+
+- ``0`` rest, ``1`` hold (the current note goes on),
+- ``2 + (rel + 12)``: a new note ``rel`` semitones above the reference tonic, ``rel`` in -12..24
+  (the reference tonic is the tonic pitch class placed between MIDI 54 and 65; notes outside are
+  moved by octaves).
+
+Each step is conditioned on the current chord (root relative to the tonic, quality), the position in the
+4/4 bar and the mode. Velocity is not modelled: 96 on beats, 86 off the beat (±5 at random).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.bass import chords_to_steps
+from models.common import (
+    MODES,
+    QUALITIES,
+    Note,
+    TokenStepper,
+    check_temperature,
+    input_error,
+    make_token_lstm,
+    parse_key,
+    sample_categorical,
+    scale_pitch_classes,
+)
+
+REST, HOLD, FIRST_ONSET = 0, 1, 2
+REL_LOW, REL_HIGH = -12, 24
+VOCAB = FIRST_ONSET + REL_HIGH - REL_LOW + 1
+STEPS_PER_BEAT = 4
+N_QUALITY = len(QUALITIES) + 1
+COND_DIM = 12 + N_QUALITY + 16 + 2
+
+
+@dataclass(frozen=True)
+class MelodyConfig:
+    """Hyper-parameters of the melody LSTM."""
+
+    vocab: int = VOCAB
+    cond_dim: int = COND_DIM
+    emb_dim: int = 24
+    hidden: int = 128
+    layers: int = 2
+    dropout: float = 0.1
+
+
+def build_model(cfg: MelodyConfig):
+    """The ``nn.Module`` for ``cfg`` (a token LSTM, see :func:`models.common.make_token_lstm`)."""
+    m = make_token_lstm(
+        vocab=cfg.vocab, cond_dim=cfg.cond_dim, emb_dim=cfg.emb_dim, hidden=cfg.hidden, layers=cfg.layers,
+        dropout=cfg.dropout,
+    )  # fmt: skip
+    m.cfg = cfg
+    return m
+
+
+def tonic_reference(tonic: np.ndarray | int) -> np.ndarray:
+    """MIDI pitch of the tonic between 54 and 65 (the zero of the relative pitch tokens)."""
+    t = np.asarray(tonic, dtype=np.int64)
+    return 60 + (t + 6) % 12 - 6
+
+
+def condition(*, rel_root: np.ndarray, quality: np.ndarray, pos: np.ndarray, minor: np.ndarray) -> np.ndarray:
+    """Condition features ``(..., COND_DIM)``.
+
+    From the chord root relative to the tonic (-1 = no chord), its quality, the bar position and the mode.
+    """
+    rel_root = np.asarray(rel_root)
+    shape = rel_root.shape
+    out = np.zeros((*shape, COND_DIM), dtype=np.float32)
+    idx = np.indices(shape)
+    has = rel_root >= 0
+    out[(*idx, np.where(has, rel_root, 0))] = has
+    out[(*idx, 12 + np.where(has, quality, N_QUALITY - 1))] = 1.0
+    out[(*idx, 12 + N_QUALITY + np.asarray(pos) % 16)] = 1.0
+    out[(*idx, 12 + N_QUALITY + 16 + np.asarray(minor).astype(np.int64))] = 1.0
+    return out
+
+
+def tokens_from_line(on: np.ndarray, hold: np.ndarray, tonic: np.ndarray) -> np.ndarray:
+    """Tokens of a melody from per-step onset pitches (-1 none), hold flags and key tonics (pitch classes)."""
+    tok = np.where(hold, HOLD, REST).astype(np.int64)
+    has = on >= 0
+    ref = tonic_reference(tonic)
+    rel = np.where(has, on - ref, 0)
+    while np.any(rel < REL_LOW):
+        rel[rel < REL_LOW] += 12
+    while np.any(rel > REL_HIGH):
+        rel[rel > REL_HIGH] -= 12
+    tok[has] = FIRST_ONSET + rel[has] - REL_LOW
+    return tok
+
+
+def sample(
+    model,
+    *,
+    key: str,
+    mode: str,
+    chords: list[tuple[float, float, str]],
+    beats: int,
+    seed: int,
+    temperature: float = 1.0,
+    register: int = 72,
+    density: float = 1.0,
+) -> list[Note]:
+    """Generate a melody over a chord progression in a key (4/4, 16th-note grid).
+
+    Parameters
+    ----------
+    model : nn.Module
+        A trained melody model (``core.loaders.load_melody()``).
+    key : str
+        Tonic such as ``"C"``, ``"F#"``, ``"Bb"``.
+    mode : {"major", "minor"}
+        Mode of the key.
+    chords : list of (float, float, str)
+        ``(start_beat, end_beat, label)`` with absolute roots, e.g. ``(0, 4, "A:min")``.
+    beats : int
+        Length in beats, 1-4096.
+    seed : int
+        Random seed; the same seed gives the same melody.
+    temperature : float
+        Sampling temperature (0 = most likely token each step, 1 = as trained, up to 5).
+    register : int
+        MIDI pitch around which the melody sits, 48-96 (72 = C5, the trained register).
+    density : float
+        Multiplies the odds of starting a new note at each step (0.25-4; 1 = as trained).
+
+    Returns
+    -------
+    list of Note
+        ``Note(start_beat, end_beat, pitch, velocity)`` sorted by start.
+
+    Raises
+    ------
+    core.errors.InputError
+        For an unknown key/mode, unparsable chords or out-of-range numbers.
+    """
+    if mode not in MODES:
+        raise input_error(f"unknown mode {mode!r}; expected one of {list(MODES)}")
+    tonic, _ = parse_key(key, mode)
+    if not isinstance(beats, int | np.integer) or not 1 <= beats <= 4096:
+        raise input_error(f"beats must be an integer between 1 and 4096, got {beats!r}")
+    if not isinstance(register, int | np.integer) or not 48 <= register <= 96:
+        raise input_error(f"register must be a MIDI pitch between 48 and 96, got {register!r}")
+    if not 0.25 <= float(density) <= 4.0:
+        raise input_error(f"density must be between 0.25 and 4, got {density!r}")
+    temp = check_temperature(temperature)
+    n = int(beats) * STEPS_PER_BEAT
+    root, quality = chords_to_steps(list(chords), n_steps=n, steps_per_beat=STEPS_PER_BEAT)
+    rel_root = np.where(root >= 0, (root - tonic) % 12, -1)
+    pos = np.arange(n) % 16
+    cond = condition(rel_root=rel_root, quality=quality, pos=pos, minor=np.full(n, mode == "minor"))
+    ref = int(tonic_reference(tonic)) + 12 * round((int(register) - 72) / 12)
+    rng = np.random.default_rng(seed)
+    stepper = TokenStepper(model)
+    bias = np.zeros(VOCAB)
+    bias[FIRST_ONSET:] = np.log(float(density))
+    prev = REST
+    toks = np.zeros(n, dtype=np.int64)
+    for k in range(n):
+        logits = stepper.step(prev, cond[k]) + bias
+        if prev == REST:
+            logits[HOLD] = -np.inf
+        toks[k] = prev = sample_categorical(logits, rng=rng, temperature=temp)
+    notes: list[Note] = []
+    k = 0
+    while k < n:
+        if toks[k] >= FIRST_ONSET:
+            j = k + 1
+            while j < n and toks[j] == HOLD:
+                j += 1
+            pitch = int(np.clip(ref + int(toks[k]) - FIRST_ONSET + REL_LOW, 0, 127))
+            vel = int(np.clip((96 if k % STEPS_PER_BEAT == 0 else 86) + rng.integers(-5, 6), 1, 127))
+            notes.append(Note(k / STEPS_PER_BEAT, j / STEPS_PER_BEAT, pitch, vel))
+            k = j
+        else:
+            k += 1
+    return notes
+
+
+def in_scale_ratio(notes: list[Note], *, key: str, mode: str) -> float:
+    """Share of notes whose pitch class is in the key's scale (major or natural minor); 1.0 for no notes."""
+    if not notes:
+        return 1.0
+    tonic, mode = parse_key(key, mode)
+    scale = scale_pitch_classes(tonic, mode)
+    return float(np.mean([n.pitch % 12 in scale for n in notes]))
