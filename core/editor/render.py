@@ -109,6 +109,35 @@ def apply_timeline(y: np.ndarray, timeline: tuple[Op, ...], *, ratio: float, sr:
     return y
 
 
+def loop_regions(state: MixState) -> list[tuple[float, float]]:
+    """Where looped material sits in the rendered song: ``(start_s, end_s)`` per loop (for the timeline).
+
+    Examples
+    --------
+    >>> from core.editor.project import MixState
+    >>> st = MixState((), 2.0, 0, (Loop(start_s=1.0, end_s=2.0, times=3),), (), 0.0, 0.0, 6.0, 240.0)
+    >>> loop_regions(st)
+    [(0.5, 2.0)]
+    """
+    regions: list[tuple[float, float]] = []
+    for op in state.timeline:
+        a, b = op.start_s, op.end_s
+        if isinstance(op, Loop):
+            grow = (b - a) * (op.times - 1)
+            moved = []
+            for s, e in regions:
+                if s >= b:
+                    moved.append((s + grow, e + grow))
+                elif e > b:
+                    moved.append((s, e + grow))
+                else:
+                    moved.append((s, e))
+            regions = [*moved, (a, b + grow)]
+        else:
+            regions = [(max(s, a) - a, min(e, b) - a) for s, e in regions if e > a and s < b]
+    return [(round(s / state.ratio, 4), round(e / state.ratio, 4)) for s, e in regions]
+
+
 def fade(y: np.ndarray, *, sr: int, in_s: float, out_s: float) -> np.ndarray:
     """Linear fade-in over ``in_s`` and fade-out over ``out_s`` seconds (returns a new array)."""
     out = np.array(y, dtype=np.float32, copy=True)
