@@ -214,3 +214,17 @@ def album_cover(album: str, artist: str, genre: str | None, mood: str | None, st
     from core.album import make_cover
 
     return make_cover(album=album, artist=artist, genre=genre, mood=mood, style=style, seed=seed)
+
+
+# --- editor ---
+
+
+@st.cache_resource(show_spinner=False)
+def editor_renderer():
+    """The editor's renderer, shared by all sessions: a thread-safe stem cache bounded in bytes.
+
+    Cached stems are read-only arrays keyed by content hashes, so sessions never see each other's edits.
+    """
+    from core.editor.render import Renderer
+
+    return Renderer()
