@@ -122,6 +122,45 @@ def generated_song(
 
 # --- remix ---
 
+
+@st.cache_data(show_spinner=False, max_entries=6, ttl=3600)
+def remix_result(
+    content_sha: str,
+    style_sha: str,
+    seconds: float,
+    strength: float,
+    content_offset_s: float,
+    style_offset_s: float,
+    quality: str,
+    seed: int,
+    _result=None,
+):
+    """The :class:`core.remix.RemixResult` of these inputs (their SHA-256) and settings.
+
+    A remix is deterministic for its inputs and settings, so the page computes it once (with a
+    progress bar and a Cancel button, see :func:`compute_remix`) and stores it here by passing
+    ``_result``; reruns then get it back by the digests and settings alone. A result that was evicted
+    (at most 6 kept, for an hour) raises :class:`core.errors.InputError` asking to run it again.
+    """
+    if _result is None:
+        from core.errors import InputError
+
+        raise InputError("this remix is no longer in memory: press Remix again to redo it")
+    return _result
+
+
+def compute_remix(content: tuple[bytes, str], style: tuple[bytes, str], *, progress=None, **settings):
+    """Decode ``(data, filename)`` inputs with the upload limits and run :func:`core.remix.remix`."""
+    from core.audio.io import AudioLimits, decode
+    from core.config import SAMPLE_RATE
+    from core.remix import remix
+
+    limits = AudioLimits.from_settings()
+    y_content = decode(content[0], filename=content[1], sr=SAMPLE_RATE, limits=limits)
+    y_style = decode(style[0], filename=style[1], sr=SAMPLE_RATE, limits=limits)
+    return remix(y_content, y_style, sr=SAMPLE_RATE, progress=progress, **settings)
+
+
 # --- kpop ---
 
 

@@ -468,6 +468,7 @@ def remix(
     progress: ProgressFn | None = None,
     threads: int | None = None,
     config: RemixConfig | None = None,
+    network=None,
     out_sr: int = SAMPLE_RATE,
 ) -> RemixResult:
     """Render ``content`` in the style of ``style``.
@@ -500,6 +501,9 @@ def remix(
         torch CPU threads for the job (restored afterwards); default ``$BEATTOK_TORCH_THREADS`` or 2.
     config : RemixConfig, optional
         Explicit configuration (e.g. :data:`REFERENCE_CONFIG` in the bench).
+    network : torch.Tensor, optional
+        Feature weights ``(filters, 1025, kernel)`` to use instead of the seeded random network
+        (e.g. a trained one, compared in the bench).
     out_sr : int
         Output sample rate (the project rate).
 
@@ -556,7 +560,14 @@ def remix(
             c_log = torch.log1p(c_spec.abs())
             s_log = torch.log1p(s_spec.abs())
         n_bins, n_frames = c_log.shape
-        weights = make_network(n_bins, n_filters=config.n_filters, kernel=config.kernel, seed=int(seed))
+        if network is None:
+            weights = make_network(n_bins, n_filters=config.n_filters, kernel=config.kernel, seed=int(seed))
+        elif tuple(network.shape[1:2]) != (n_bins,) or network.ndim != 3:
+            raise InputError(
+                f"network weights must be shaped (filters, {n_bins}, kernel); got {tuple(network.shape)}"
+            )
+        else:
+            weights = network.detach().to(torch.float32)
         with torch.no_grad():
             style_gram = gram(features(s_log, weights, stride=config.stride))
             whole = gram(features(c_log, weights, stride=config.stride))
