@@ -493,33 +493,49 @@ def arrange(
     roles: tuple[str, ...],
     seed: int,
     samplers: Samplers,
+    on_part: Callable[[str, Part], None] | None = None,
 ) -> Arrangement:
-    """Arrange a song (see the module docstring). Returns one :class:`Part` per role, notes in beats."""
-    chords = _section_chords(plan, key, genre, mood, samplers, seed)
-    raw: dict[str, list[Note]] = {}
-    kicks: dict[int, np.ndarray] = {}
-    if "drums" in roles:
-        raw["drums"], kicks = _drums(plan, genre, mood, samplers, seed, roles)
-    for role in roles:
-        if role == "bass":
-            raw["bass"] = _bass(plan, genre, mood, samplers, seed, roles, chords, kicks)
-        elif role == "lead":
-            raw["lead"] = _lead(plan, key, mood, genre, samplers, seed, roles, chords)
-        elif role != "drums":
-            raw[role] = _chord_part(role, plan, genre, mood, roles, chords)
-    pitched = sum(len(v) for r, v in raw.items() if r != "drums")
-    budget = int(MAX_CHROMATIC_SHARE * pitched)
-    parts: dict[str, Part] = {}
-    chromatic = 0
-    for role in roles:
-        notes = raw.get(role, [])
-        if role != "drums":
-            notes, kept = keep_in_key(notes, key, budget=budget - chromatic)
-            chromatic += kept
+    """Arrange a song (see the module docstring). Returns one :class:`Part` per role, notes in beats.
+
+    ``on_part(role, part)`` is called as soon as each part is final (chord parts first, then drums, then
+    bass and lead), so a caller can start rendering while the models are still writing.
+    """
+
+    def make(role: str, notes: list[Note]) -> Part:
         program = 0 if role == "drums" else program_for(genre, role)
         ordered = sorted(notes, key=lambda n: (n.start, n.pitch))
-        parts[role] = Part(role, program=program, is_drum=role == "drums", notes=ordered, pan=ROLE_PAN[role])
-    return Arrangement(parts=parts, chords=chords, pitched_notes=pitched, chromatic_notes=chromatic)
+        part = Part(role, program=program, is_drum=role == "drums", notes=ordered, pan=ROLE_PAN[role])
+        if on_part is not None:
+            on_part(role, part)
+        return part
+
+    chords = _section_chords(plan, key, genre, mood, samplers, seed)
+    parts: dict[str, Part] = {}
+    pitched = 0
+    # chord parts: diatonic chord tones by construction (keep_in_key with no budget only guarantees it)
+    for role in roles:
+        if role not in ("drums", "bass", "lead"):
+            notes, _ = keep_in_key(_chord_part(role, plan, genre, mood, roles, chords), key, budget=0)
+            pitched += len(notes)
+            parts[role] = make(role, notes)
+    kicks: dict[int, np.ndarray] = {}
+    if "drums" in roles:
+        drum_notes, kicks = _drums(plan, genre, mood, samplers, seed, roles)
+        parts["drums"] = make("drums", drum_notes)
+    raw: dict[str, list[Note]] = {}
+    if "bass" in roles:
+        raw["bass"] = _bass(plan, genre, mood, samplers, seed, roles, chords, kicks)
+    if "lead" in roles:
+        raw["lead"] = _lead(plan, key, mood, genre, samplers, seed, roles, chords)
+    pitched += sum(len(v) for v in raw.values())
+    budget = int(MAX_CHROMATIC_SHARE * pitched)
+    chromatic = 0
+    for role, notes in raw.items():
+        fixed, kept = keep_in_key(notes, key, budget=budget - chromatic)
+        chromatic += kept
+        parts[role] = make(role, fixed)
+    ordered = {role: parts[role] for role in roles}
+    return Arrangement(parts=ordered, chords=chords, pitched_notes=pitched, chromatic_notes=chromatic)
 
 
 def section_of(plan: SongPlan, beat: float) -> Section | None:

@@ -2,8 +2,9 @@
 
 Pipeline: validate -> :func:`core.music.plan.plan_song` -> :func:`core.music.arrange.arrange` (trained
 drum, bass, harmony and melody models + rule-based chord parts) -> one MIDI file per stem at the exact
-tempo -> :func:`core.music.render.render_stems` (General MIDI soundfont, all stems rendered in parallel,
-sample-aligned, exactly ``seconds`` long) -> balance -> master.
+tempo -> :class:`core.music.render.StemRenderer` (General MIDI soundfont; each stem starts rendering in a
+helper process as soon as the arranger has finished it, so rendering overlaps the model sampling; stems
+come back sample-aligned and exactly ``seconds`` long) -> balance -> master.
 
 How the stems relate to the mix
 -------------------------------
@@ -38,7 +39,7 @@ from core.music.arrange import Samplers, arrange, load_samplers, sub_seed
 from core.music.instruments import ROLES, get_genre, get_mood, parse_instruments
 from core.music.midi import encode_midi
 from core.music.plan import plan_song
-from core.music.render import render_parts
+from core.music.render import StemRenderer
 from core.music.theory import Key, parse_key
 from core.progress import ProgressFn, report
 
@@ -83,7 +84,9 @@ class Song:
     pitched_notes, chromatic_notes : int
         Pitched notes in the song and how many of them are deliberate chromatic passing tones.
     timings : dict of str to float
-        Seconds spent in ``arrange``, ``midi``, ``render`` and ``mix``.
+        Wall seconds spent in ``arrange`` (the models and rules; stems already render meanwhile),
+        ``midi`` (writing the MIDI files), ``render_wait`` (waiting for the rendering to finish after
+        arranging) and ``mix`` (balance, loudness, limiter).
     """
 
     stems: dict[str, np.ndarray]
@@ -240,30 +243,34 @@ def generate_song(
     report(progress, 0.1, "Writing the song")
     t0 = time.perf_counter()
     plan = plan_song(seconds=float(seconds), bpm=bpm)
-    arr = arrange(plan=plan, key=k, genre=g, mood=m, roles=roles, seed=seed, samplers=samplers)
-    timings["arrange"] = time.perf_counter() - t0
+    with StemRenderer(sr=SAMPLE_RATE, seconds=plan.seconds, soundfont=soundfont, workers=workers) as renderer:
+        # each part starts rendering (in helper processes) as soon as the arranger has finished it
+        arr = arrange(
+            plan=plan,
+            key=k,
+            genre=g,
+            mood=m,
+            roles=roles,
+            seed=seed,
+            samplers=samplers,
+            on_part=lambda role, part: renderer.submit_part(
+                role, part, bpm=bpm, key=k, end_beat=plan.end_beat
+            ),
+        )
+        timings["arrange"] = time.perf_counter() - t0
 
-    report(progress, 0.3, "Writing MIDI")
-    t0 = time.perf_counter()
-    midi = {
-        role: encode_midi([part], bpm=bpm, key=k, end_beat=plan.end_beat) for role, part in arr.parts.items()
-    }
-    midi_all = encode_midi(list(arr.parts.values()), bpm=bpm, key=k, end_beat=plan.end_beat)
-    timings["midi"] = time.perf_counter() - t0
-
-    report(progress, 0.4, f"Rendering {len(midi)} instruments")
-    t0 = time.perf_counter()
-    rendered = render_parts(
-        arr.parts,
-        bpm=bpm,
-        key=k,
-        end_beat=plan.end_beat,
-        sr=SAMPLE_RATE,
-        seconds=plan.seconds,
-        soundfont=soundfont,
-        workers=workers,
-    )
-    timings["render"] = time.perf_counter() - t0
+        report(progress, 0.3, f"Rendering {len(arr.parts)} instruments")
+        t0 = time.perf_counter()
+        midi = {
+            role: encode_midi([part], bpm=bpm, key=k, end_beat=plan.end_beat)
+            for role, part in arr.parts.items()
+        }
+        midi_all = encode_midi(list(arr.parts.values()), bpm=bpm, key=k, end_beat=plan.end_beat)
+        timings["midi"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        stems_raw = renderer.collect()
+    rendered = {role: stems_raw[role] for role in arr.parts}
+    timings["render_wait"] = time.perf_counter() - t0
 
     report(progress, 0.85, "Mixing and mastering")
     t0 = time.perf_counter()
@@ -342,6 +349,9 @@ def balance_and_master(
     if not math.isfinite(lufs):  # silence stays silence
         return balanced, premix
     gain_db = min(MAX_GAIN_DB, TARGET_LUFS - lufs)
+    # Predict what the limiter will cost from the loudest 10 s (a sixth of the work of a full pass), so
+    # that one full limiter pass usually lands on the target; the full-length check below still decides.
+    gain_db = min(MAX_GAIN_DB, gain_db + _limiter_loss(premix, sr=sr, gain_db=gain_db, limit=limit))
     for _ in range(3):
         g = np.float32(10.0 ** (gain_db / 20.0))
         mix = limit(premix * g, sr=sr, ceiling_dbtp=CEILING_DBTP)
@@ -351,6 +361,28 @@ def balance_and_master(
         gain_db = min(MAX_GAIN_DB, gain_db + shortfall * 1.1)
     stems = {role: y * g for role, y in balanced.items()}
     return stems, mix
+
+
+def _limiter_loss(premix: np.ndarray, *, sr: int, gain_db: float, limit, window_s: float = 10.0) -> float:
+    """Loudness (LU) the limiter takes from the loudest ``window_s`` of ``premix`` at ``gain_db``."""
+    from core.audio.loudness import integrated_lufs
+
+    n = premix.shape[1]
+    w = int(window_s * sr)
+    if n <= w:
+        return 0.0
+    block = sr // 2
+    nb = n // block
+    e = np.einsum("cnb,cnb->n", *(premix[:, : nb * block].reshape(2, nb, block),) * 2, dtype=np.float64)
+    k = w // block
+    run = np.convolve(e, np.ones(k), mode="valid")
+    start = int(np.argmax(run)) * block
+    ex = premix[:, start : start + w] * np.float32(10.0 ** (gain_db / 20.0))
+    before = integrated_lufs(ex, sr=sr)
+    after = integrated_lufs(limit(ex, sr=sr, ceiling_dbtp=CEILING_DBTP), sr=sr)
+    if not (math.isfinite(before) and math.isfinite(after)):
+        return 0.0
+    return float(min(6.0, max(0.0, before - after)))
 
 
 def _active_rms(y: np.ndarray, *, block: int = 4410) -> float:

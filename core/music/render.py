@@ -273,14 +273,14 @@ def render_stems(
     InputError
         For data that is not MIDI or a bad ``sr``/``seconds``.
     """
-    _check_args(sr, seconds)
     for name, midi in midis.items():
         _check_midi(midi, name)
-    jobs = {}
-    for name, midi in midis.items():
-        fast = varispeed_midi(bytes(midi), sr=int(sr))
-        jobs[name] = (fast, False) if fast is not None else (bytes(midi), True)
-    return _render_jobs(jobs, sr=int(sr), seconds=seconds, soundfont=soundfont, workers=workers)
+    with StemRenderer(
+        sr=sr, seconds=seconds, soundfont=soundfont, workers=1 if len(midis) <= 1 else workers
+    ) as renderer:
+        for name, midi in midis.items():
+            renderer.submit_midi(name, midi)
+        return renderer.collect()
 
 
 def render_parts(
@@ -300,47 +300,117 @@ def render_parts(
     and a pitch bend), so no MIDI has to be parsed and rewritten; the audio equals
     ``render_stems({name: encode_midi([part], ...)})``.
     """
-    _check_args(sr, seconds)
-    bend = _bend_for(int(sr))
-    jobs = {}
-    for name, part in parts.items():
-        if bend is None:
-            jobs[name] = (encode_midi([part], bpm=bpm, key=key, end_beat=end_beat), True)
+    with StemRenderer(
+        sr=sr, seconds=seconds, soundfont=soundfont, workers=1 if len(parts) <= 1 else workers
+    ) as renderer:
+        for name, part in parts.items():
+            renderer.submit_part(name, part, bpm=bpm, key=key, end_beat=end_beat)
+        return renderer.collect()
+
+
+class StemRenderer:
+    """Render stems while the rest of a song is still being written.
+
+    Each submitted stem starts rendering at once in a helper process (or, with ``workers=1``, in this
+    process when :meth:`collect` is called); :meth:`collect` waits for all of them and returns
+    sample-aligned float32 ``(2, n)`` arrays of one length, in submission order. Use as a context manager
+    so helper threads are always shut down.
+
+    Parameters
+    ----------
+    sr : int
+        Output sample rate.
+    seconds : float, optional
+        Exact length of every stem; default: the longest rendered stem.
+    soundfont : str or Path, optional
+        An ``.sf2`` file; default :func:`default_soundfont_path` (checked here, before any work).
+    workers : int, optional
+        Stems rendered at once (default: CPU cores); ``1`` renders in this process.
+
+    Examples
+    --------
+    >>> from core.music.midi import Note, Part
+    >>> with StemRenderer(sr=44100, seconds=1.0, workers=1) as r:
+    ...     r.submit_part("keys", Part("keys", notes=[Note(0, 1, 60, 90)]), bpm=120.0)
+    ...     stems = r.collect()
+    >>> stems["keys"].shape
+    (2, 44100)
+    """
+
+    def __init__(
+        self,
+        *,
+        sr: int = SAMPLE_RATE,
+        seconds: float | None = None,
+        soundfont: str | Path | None = None,
+        workers: int | None = None,
+    ) -> None:
+        _check_args(sr, seconds)
+        self.sr = int(sr)
+        self.seconds = seconds
+        self.sf_path = check_soundfont(soundfont)
+        self.workers = int(workers) if workers is not None else (os.cpu_count() or 1)
+        self._bend = _bend_for(self.sr)
+        self._jobs: dict[str, object] = {}
+        self._pool = ThreadPoolExecutor(max_workers=self.workers) if self.workers > 1 else None
+
+    def __enter__(self) -> StemRenderer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the helper threads (waiting for stems already rendering)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _one(self, data: bytes, resample: bool) -> np.ndarray:
+        render = _render_subprocess if self.workers > 1 else _render_inprocess
+        y = _wav_to_float(render(data, self.sf_path))
+        return _resample(y, src=RENDER_RATE, dst=self.sr) if resample else y
+
+    def _submit(self, name: str, data: bytes, resample: bool) -> None:
+        if name in self._jobs:
+            raise InputError(f"Stem {name!r} was submitted twice.")
+        if self._pool is None:
+            self._jobs[name] = (data, resample)
+        else:
+            self._jobs[name] = self._pool.submit(self._one, data, resample)
+
+    def submit_midi(self, name: str, midi: bytes) -> None:
+        """Start rendering one stem given as Standard MIDI File bytes."""
+        _check_midi(midi, name)
+        fast = varispeed_midi(bytes(midi), sr=self.sr)
+        self._submit(name, fast if fast is not None else bytes(midi), fast is None)
+
+    def submit_part(
+        self, name: str, part: Part, *, bpm: float, key: Key | None = None, end_beat: float | None = None
+    ) -> None:
+        """Start rendering one stem given as a :class:`~core.music.midi.Part` (notes in beats)."""
+        if self._bend is None:
+            self._submit(name, encode_midi([part], bpm=bpm, key=key, end_beat=end_beat), True)
         else:
             data = encode_midi(
                 [part],
                 bpm=bpm,
                 key=key,
                 end_beat=end_beat,
-                tempo_scale=int(sr) / RENDER_RATE,
-                pitch_bend=bend,
+                tempo_scale=self.sr / RENDER_RATE,
+                pitch_bend=self._bend,
             )
-            jobs[name] = (data, False)
-    return _render_jobs(jobs, sr=int(sr), seconds=seconds, soundfont=soundfont, workers=workers)
+            self._submit(name, data, False)
 
-
-def _render_jobs(
-    jobs: dict[str, tuple[bytes, bool]],
-    *,
-    sr: int,
-    seconds: float | None,
-    soundfont: str | Path | None,
-    workers: int | None,
-) -> dict[str, np.ndarray]:
-    sf_path = check_soundfont(soundfont)
-    n_workers = int(workers) if workers is not None else (os.cpu_count() or 1)
-    render = _render_subprocess if n_workers > 1 and len(jobs) > 1 else _render_inprocess
-
-    def one(job: tuple[bytes, bool]) -> np.ndarray:
-        data, resample = job
-        y = _wav_to_float(render(data, sf_path))
-        return _resample(y, src=RENDER_RATE, dst=sr) if resample else y
-
-    names = list(jobs)
-    if render is _render_inprocess:
-        arrays = [one(jobs[n]) for n in names]
-    else:
-        with ThreadPoolExecutor(max_workers=max(1, min(len(names), n_workers))) as pool:
-            arrays = list(pool.map(one, [jobs[n] for n in names]))
-    n = round(float(seconds) * sr) if seconds is not None else max((a.shape[1] for a in arrays), default=0)
-    return {name: _fit(a, n) for name, a in zip(names, arrays, strict=True)}
+    def collect(self) -> dict[str, np.ndarray]:
+        """Wait for every submitted stem; return them aligned to one length, in submission order."""
+        arrays = {}
+        for name, job in self._jobs.items():
+            arrays[name] = self._one(*job) if isinstance(job, tuple) else job.result()
+        sr = self.sr
+        n = (
+            round(float(self.seconds) * sr)
+            if self.seconds is not None
+            else max((a.shape[1] for a in arrays.values()), default=0)
+        )
+        return {name: _fit(a, n) for name, a in arrays.items()}
