@@ -6,7 +6,7 @@ import streamlit as st
 
 st.set_page_config(page_title="BeatTok Studio", page_icon="🎧", layout="wide")
 
-from components.session import current_user, restore_session  # noqa: E402
+from components.session import current_user, restore_session, sync_cookie  # noqa: E402
 
 restore_session()
 
@@ -40,3 +40,4 @@ finally:
             st.page_link("pages/account.py", label="Log in / Sign up", icon=":material/login:")
         else:
             st.caption(f"Logged in as **{user.username}**")
+        sync_cookie()

@@ -202,9 +202,11 @@ def kpop_generate(
     seed_mix: float,
     seed_data: bytes | None = None,
     seed_name: str | None = None,
-    _progress=None,
 ):
-    """Generated K-pop ``(y, spectrogram)`` for these settings (deterministic, so cached by them)."""
+    """Generated K-pop ``(y, spectrogram)`` for these settings (deterministic, so cached by them).
+
+    Shows a progress bar while it computes (created and removed inside, so cache replays are clean).
+    """
     from core import kpop
     from core.audio.io import AudioLimits, decode
     from core.config import SAMPLE_RATE
@@ -212,6 +214,7 @@ def kpop_generate(
     seed_audio = None
     if seed_data is not None:
         seed_audio = decode(seed_data, filename=seed_name or "seed.wav", limits=AudioLimits.from_settings())
+    bar = st.progress(0.0, text="Generating...")
     y, spec = kpop.generate_audio(
         model_or_ckpt=kpop_model(model_key),
         seconds=seconds,
@@ -220,8 +223,9 @@ def kpop_generate(
         seed_audio=seed_audio,
         seed_sr=SAMPLE_RATE,
         seed_mix=seed_mix,
-        progress=_progress,
+        progress=lambda f, m: bar.progress(f, text=m),
     )
+    bar.empty()
     return y, spec
 
 

@@ -20,6 +20,7 @@ from core.auth import UserInfo, get_user
 COOKIE_NAME = "beattok_auth"
 COOKIE_DAYS = 30.0
 _USER_KEY = "user_id"
+_PENDING = "_auth_cookie_pending"
 
 
 def _cookie_model():
@@ -112,20 +113,48 @@ def require_user(action: str = "use this screen") -> UserInfo:
 
 
 def start_session(user: UserInfo, *, remember: bool = True) -> None:
-    """Mark ``user`` as logged in for this browser session and set the remember-me cookie."""
+    """Mark ``user`` as logged in for this browser session; queue the remember-me cookie."""
     st.session_state[_USER_KEY] = user.id
     st.session_state.pop("logged_out", None)
+    st.session_state["username"] = user.username
     if remember:
-        st.session_state["username"] = user.username
-        # the cookie is a convenience; the session itself is already logged in
-        with contextlib.suppress(Exception):
-            _cookie_model().set_cookie()
+        st.session_state[_PENDING] = "set"
 
 
 def end_session() -> None:
-    """Log out: forget the user and delete the remember-me cookie."""
+    """Log out: forget the user and queue the deletion of the remember-me cookie."""
     for key in (_USER_KEY, "username"):
         st.session_state.pop(key, None)
     st.session_state["logged_out"] = True
-    with contextlib.suppress(Exception):
-        _cookie_model().delete_cookie()
+    st.session_state[_PENDING] = "delete"
+
+
+def sync_cookie() -> None:
+    """Set or delete the remember-me cookie in the browser (call on every run, from app.py).
+
+    The cookie manager is a component: its set/delete run in the browser only once the component
+    is mounted, and a rerun can unmount it first. So the pending action is re-rendered on every run
+    until the browser's cookie list (read back by the same component) confirms it.
+    """
+    pending = st.session_state.get(_PENDING)
+    if not pending:
+        return
+    model = _cookie_model()
+    present = COOKIE_NAME in (model.cookie_manager.cookies or {})
+    if pending == "set" and st.session_state.get("username"):
+        if (
+            present
+            and decode_cookie_username(
+                model.cookie_manager.cookies.get(COOKIE_NAME), key=resources.cookie_key()
+            )
+            == st.session_state["username"]
+        ):
+            st.session_state.pop(_PENDING, None)
+        else:
+            with contextlib.suppress(Exception):  # a convenience: the session is logged in already
+                model.set_cookie()
+    elif pending == "delete" and present:
+        with contextlib.suppress(Exception):
+            model.delete_cookie()
+    else:
+        st.session_state.pop(_PENDING, None)

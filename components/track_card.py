@@ -100,17 +100,39 @@ def _badges(card: CardData) -> str:
     return " ".join(parts)
 
 
-def _audio(card: CardData, fmt: str, via_token: bool) -> tuple[bytes, str, str]:
-    """Audio of a card, re-checking that the viewer may hear it (by ownership/visibility or token)."""
-    from core.library import audio_bytes, by_share_token, get_for_viewer
+class _AudioSource:
+    """Fetches a card's audio for one viewer, re-checking access on every call.
 
-    viewer = st.session_state.get("user_id")
-    with Session(resources.engine()) as session:
-        if via_token:
-            track = by_share_token(session, token=card.share_token)
-        else:
-            track = get_for_viewer(session, track_id=card.id, viewer_id=int(viewer) if viewer else None)
-        return audio_bytes(session, resources.storage(), track=track, fmt=fmt)
+    It holds the engine, storage and viewer captured during the script run, so the deferred
+    download callables (run by the server when the browser asks, outside any script run) never
+    touch ``st.session_state``.
+    """
+
+    def __init__(self, card: CardData, *, via_token: bool) -> None:
+        viewer = st.session_state.get("user_id")
+        self.card, self.via_token = card, via_token
+        self.viewer = int(viewer) if viewer else None
+        self.engine, self.storage = resources.engine(), resources.storage()
+
+    def get(self, fmt: str) -> tuple[bytes, str, str]:
+        """(bytes, file name, mime type) of the track in ``fmt`` ("original" or "mp3")."""
+        from core.library import audio_bytes, by_share_token, get_for_viewer
+
+        with Session(self.engine) as session:
+            if self.via_token:
+                track = by_share_token(session, token=self.card.share_token)
+            else:
+                track = get_for_viewer(session, track_id=self.card.id, viewer_id=self.viewer)
+            return audio_bytes(session, self.storage, track=track, fmt=fmt)
+
+    def download(self, fmt: str) -> bytes:
+        """The file for a download button; counts the download."""
+        from core.library import record_download
+
+        data = self.get(fmt)[0]
+        with Session(self.engine) as session:
+            record_download(session, track_id=self.card.id)
+        return data
 
 
 def _start_playing(track_id: int, state_key: str) -> None:
@@ -133,13 +155,6 @@ def _like(track_id: int) -> None:
             toggle_like(session, track_id=track_id, user_id=int(user_id))
     except StudioError as exc:
         st.toast(str(exc))
-
-
-def _count_download(track_id: int) -> None:
-    from core.library import record_download
-
-    with Session(resources.engine()) as session:
-        record_download(session, track_id=track_id)
 
 
 def track_card(card: CardData, *, liked: bool, key: str, via_token: bool = False) -> None:
@@ -166,7 +181,7 @@ def _player(card: CardData, *, key: str, via_token: bool) -> None:
         st.button("▶ Play", key=f"{key}_play", on_click=_start_playing, args=(card.id, state_key))
         return
     try:
-        data, _name, mime = _audio(card, "mp3", via_token)
+        data, _name, mime = _AudioSource(card, via_token=via_token).get("mp3")
     except StudioError as exc:
         st.error(str(exc))
         return
@@ -177,24 +192,23 @@ def _actions(card: CardData, *, liked: bool, key: str, via_token: bool) -> None:
     c1, c2, c3, c4 = st.columns(4)
     heart = "♥" if liked else "♡"
     c1.button(f"{heart} {card.like_count}", key=f"{key}_like", help="Like", on_click=_like, args=(card.id,))
+    source = _AudioSource(card, via_token=via_token)
     base = "".join(ch if ch.isalnum() or ch in "-_ " else "_" for ch in card.title).strip() or "beattok"
     c2.download_button(
         f"⬇ {card.audio_format.upper()}",
-        data=lambda: _audio(card, "original", via_token)[0],
+        data=lambda: source.download("original"),
         file_name=f"{base}.{card.audio_format}",
         mime="application/octet-stream",
         key=f"{key}_dl",
-        on_click=_count_download,
-        args=(card.id,),
+        on_click="ignore",
     )
     c3.download_button(
         "⬇ MP3",
-        data=lambda: _audio(card, "mp3", via_token)[0],
+        data=lambda: source.download("mp3"),
         file_name=f"{base}.mp3",
         mime="audio/mpeg",
         key=f"{key}_dlmp3",
-        on_click=_count_download,
-        args=(card.id,),
+        on_click="ignore",
     )
     with c4.popover("🔗 Share"):
         if card.visibility == "private":

@@ -52,13 +52,16 @@ if user is None:
                     logged_in, remember_me = info, True
     if logged_in is not None:
         start_session(logged_in, remember=remember_me)
-        st.success(f"Welcome, {logged_in.name}! You are logged in.")
+        st.session_state["account_flash"] = f"Welcome, {logged_in.name}! You are logged in."
+        st.success(st.session_state["account_flash"])
         c1, c2 = st.columns(2)
         c1.page_link("pages/upload.py", label="Upload a track", icon=":material/upload:")
         c2.page_link("pages/feed.py", label="Go to the feed", icon=":material/home:")
     st.stop()
 
 st.title("Your account")
+if flash := st.session_state.pop("account_flash", None):
+    st.success(flash)
 st.write(f"Logged in as **{user.username}** ({user.email}).")
 if st.button("Log out", key="logout"):
     end_session()

@@ -39,6 +39,17 @@ def test_sign_up_upload_publish_feed_like_download_share(tmp_path, _isolated_dat
     with streamlit_server(_isolated_data_dir) as base, chromium_browser() as browser:
         artist = browser.new_context(accept_downloads=True)
         page = artist.new_page()
+        try:
+            _journey(page, browser, base, wav)
+        except Exception:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print("screenshot:", tmp_path / "failure.png")
+            print((_isolated_data_dir / "server.log").read_text()[-3000:])
+            raise
+
+
+def _journey(page, browser, base, wav):
+    if True:
         page.set_default_timeout(WAIT)
         page.goto(base)
         page.get_by_text("Nothing here yet").wait_for()
@@ -52,7 +63,7 @@ def test_sign_up_upload_publish_feed_like_download_share(tmp_path, _isolated_dat
         _visible(page.get_by_role("textbox", name="Password", exact=True)).fill("e2e password 1")
         _visible(page.get_by_role("textbox", name="Repeat password", exact=True)).fill("e2e password 1")
         page.get_by_role("button", name="Create account").click()
-        page.get_by_text("Your account is ready").wait_for()
+        page.get_by_text("You are logged in").first.wait_for()
 
         # upload a generated WAV, see the analysis, publish it
         _nav(page, "Upload")

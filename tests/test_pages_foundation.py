@@ -140,9 +140,8 @@ def test_share_link_opens_visible_tracks_for_guests(db, visibility):
 @pytest.mark.parametrize("case", ["private", "unknown", "deleted"])
 def test_share_link_hides_private_unknown_and_deleted(db, case):
     engine, storage = db
-    from core.library import delete_track
-
     from core.db.models import Track
+    from core.library import delete_track
 
     alice = make_user(engine)
     tid = make_track(
@@ -192,7 +191,7 @@ def test_sign_up_log_out_and_log_in(db):
     assert not at.exception
     assert _count(engine, User) == 1
     assert at.session_state["user_id"]
-    assert "Welcome, Carol" in _texts(at)
+    assert "Welcome, Carol! You are logged in." in _texts(at)
     # duplicate (case-insensitive) is refused and stores nothing
     at2 = _app("pages/account.py")
     at2.text_input(key="signup_name").input("Other")
@@ -235,8 +234,7 @@ def test_library_edit_publish_and_delete(db):
     with Session(engine) as s:
         row = s.get(Track, tid)
         assert row.title == "Final mix" and str(getattr(row.visibility, "value", row.visibility)) == "public"
-    at.button(key=f"delete_{tid}").click().run()  # disabled without confirmation: nothing happens
-    assert _count(engine, Track) == 1
+    assert at.button(key=f"delete_{tid}").disabled  # no delete without the confirmation box
     at.checkbox(key=f"confirm_{tid}").check().run()
     at.button(key=f"delete_{tid}").click().run()
     assert _count(engine, Track) == 0
