@@ -42,6 +42,7 @@ from core.music.theory import (
     in_key,
     nearest_in_scale,
     pc_name,
+    prefers_flats,
     voice_chord,
 )
 
@@ -176,6 +177,7 @@ def _section_chords(
     diatonic = diatonic_chords(key)
     diatonic7 = diatonic_chords(key, sevenths=True)
     cpb = genre.chords_per_bar
+    flats = prefers_flats(key)
     progressions: dict[str, list[str]] = {}
     for kind in sorted({_progression_kind(s.name, kinds) for s in plan.sections}):
         labels = samplers.harmony(
@@ -193,8 +195,8 @@ def _section_chords(
             roots = [c.root_pc for c in diatonic]
             if sevenths and chord.root_pc in roots and len(chord.pitch_classes) == 3:
                 chord = diatonic7[roots.index(chord.root_pc)]
-            fitted.append(chord.label)
-        progressions[kind] = fitted or [diatonic[0].label]
+            fitted.append(chord.spelled(prefer_flats=flats))
+        progressions[kind] = fitted or [diatonic[0].spelled(prefer_flats=flats)]
     bpb = plan.beats_per_bar
     span = bpb / cpb
     out: list[tuple[float, float, str]] = []
@@ -204,10 +206,10 @@ def _section_chords(
         for i in range(n):
             label = prog[i % len(prog)]
             if sec.name == "outro" and i == n - 1:
-                label = (diatonic7 if sevenths else diatonic)[0].label
+                label = (diatonic7 if sevenths else diatonic)[0].spelled(prefer_flats=flats)
             s = sec.start_bar * bpb + i * span
             out.append((s, s + span, label))
-    tonic = (diatonic7 if sevenths else diatonic)[0].label
+    tonic = (diatonic7 if sevenths else diatonic)[0].spelled(prefer_flats=flats)
     out.append((float(plan.music_beats), float(plan.end_beat), tonic))
     return out
 

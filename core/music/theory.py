@@ -270,10 +270,14 @@ class Chord:
 
     @property
     def label(self) -> str:
-        """The canonical label, e.g. ``"A:min"``."""
-        base = f"{pc_name(self.root_pc)}:{self.quality}"
+        """The canonical label with sharps, e.g. ``"A:min"``, ``"A#:maj"``."""
+        return self.spelled()
+
+    def spelled(self, *, prefer_flats: bool = False) -> str:
+        """The label spelled with flats or sharps, e.g. ``"Bb:maj"`` in F major."""
+        base = f"{pc_name(self.root_pc, prefer_flats=prefer_flats)}:{self.quality}"
         if self.bass_pc is not None and self.bass_pc != self.root_pc:
-            base += f"/{pc_name(self.bass_pc)}"
+            base += f"/{pc_name(self.bass_pc, prefer_flats=prefer_flats)}"
         return base
 
     @property
