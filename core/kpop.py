@@ -702,6 +702,7 @@ def train(
     resume_from: bytes | str | Path | dict | None = None,
     max_seconds: float | None = None,
     meta: dict | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainResult:
     """Train a spectral LSTM on a catalogue and return the best checkpoint.
 
@@ -741,6 +742,8 @@ def train(
         Wall-time budget (default and maximum :data:`MAX_TRAIN_SECONDS`).
     meta : dict, optional
         Extra metadata stored in the checkpoint.
+    on_epoch : callable, optional
+        Called with a copy of the history after every evaluated epoch (for live loss curves).
 
     Returns
     -------
@@ -891,6 +894,8 @@ def train(
         if val_loss < best_val:
             best_val = val_loss
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if on_epoch is not None:
+            on_epoch({k: list(v) for k, v in history.items()})
         if stopped:
             break
     train_wall = time.perf_counter() - t_train
@@ -1261,3 +1266,109 @@ def spectral_flatness(y: np.ndarray, *, n_fft: int = 2048) -> float:
     p = p[loud]
     flat = np.exp(np.log(p).mean(axis=1)) / p.mean(axis=1)
     return float(flat.mean())
+
+
+# --------------------------------------------------------------------------- per-user models
+
+#: Job kind of a user's training run (see :mod:`core.jobs`); its ``result_key`` is the model file.
+TRAIN_JOB_KIND = "kpop_train"
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """A model a user trained: the finished (or stopped) training job that stored a checkpoint."""
+
+    job_id: int
+    name: str
+    key: str
+    best_val_loss: float | None
+    epochs: float | None
+    created_at: Any
+
+    @property
+    def label(self) -> str:
+        """Short text for a model picker."""
+        loss = f", val loss {self.best_val_loss:.3f}" if self.best_val_loss is not None else ""
+        return f"{self.name} ({self.created_at:%Y-%m-%d %H:%M}{loss})"
+
+
+def user_models(runner: Any, *, owner_id: int) -> list[UserModel]:
+    """The owner's trained models, newest first.
+
+    A user's models are the files stored by their ``kpop_train`` jobs (:data:`TRAIN_JOB_KIND`): the
+    job row holds the name, the result summary and the storage key of the checkpoint, so no extra
+    table is needed and a model is listed as soon as its job has saved it.
+    """
+    out = []
+    for job in runner.jobs(owner_id=owner_id, kind=TRAIN_JOB_KIND, statuses=("done", "cancelled")):
+        if not job.result_key:
+            continue
+        res = job.result
+        out.append(
+            UserModel(
+                job_id=job.id,
+                name=str(job.params.get("name") or f"Model {job.id}"),
+                key=job.result_key,
+                best_val_loss=res.get("best_val_loss"),
+                epochs=res.get("epochs"),
+                created_at=job.updated_at,
+            )
+        )
+    return out
+
+
+def run_training_job(
+    ctx: Any,
+    *,
+    files: Sequence[tuple[str, bytes]],
+    storage: Any,
+    epochs: int,
+    max_seconds: float,
+    resume: bytes | None = None,
+    limits: Any = None,
+    cfg: KpopConfig | None = None,
+) -> dict:
+    """Body of a background training job (:class:`core.jobs.JobContext` ``ctx``).
+
+    Decodes the files (:func:`load_catalogue`), trains with ``ctx.progress`` / ``ctx.should_stop``,
+    publishes the loss history after every epoch (``ctx.publish(history=...)``), stores the
+    checkpoint in ``storage`` and attaches its key to the job. A stopped run saves what it learned.
+
+    Returns
+    -------
+    dict
+        JSON summary: ``best_val_loss``, ``epochs``, ``stopped``, ``warnings``, ``message``.
+    """
+    cat = load_catalogue(files, cfg=cfg, limits=limits, progress=_sub(ctx.progress, 0.0, 0.1))
+    if cat.warnings:
+        ctx.publish(warnings=cat.warnings)
+    result = train(
+        cat.tracks,
+        sr=cat.sr,
+        names=cat.names,
+        epochs=epochs,
+        cfg=cfg,
+        max_seconds=max_seconds,
+        resume_from=resume,
+        progress=_sub(ctx.progress, 0.1, 1.0),
+        should_stop=ctx.should_stop,
+        on_epoch=lambda h: ctx.publish(history=h),
+        meta={"name": ctx.params.get("name", "My model"), "songs_list": cat.names[:50]},
+    )
+    key = storage.put(result.checkpoint, suffix="pt")
+    ctx.set_result_key(key)
+    warnings = cat.warnings + result.warnings
+    ctx.publish(history=result.history, warnings=warnings)
+    best = result.best_val_loss
+    epochs_done = result.history["epoch"][-1] if result.history["epoch"] else 0
+    why = {"cancelled": "stopped by you", "time": "stopped at the time limit"}.get(
+        result.stopped or "", "finished"
+    )
+    return {
+        "best_val_loss": round(best, 4) if math.isfinite(best) else None,
+        "epochs": epochs_done,
+        "stopped": result.stopped,
+        "warnings": warnings,
+        "seconds": round(result.seconds, 1),
+        "message": f"Training {why} after {epochs_done} epochs; the best model was saved.",
+    }
