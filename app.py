@@ -15,7 +15,13 @@ pages = {
     "BeatTok": [
         st.Page("pages/feed.py", title="Feed", icon=":material/home:", default=not shared_link),
     ],
-    "Studio": [],
+    "Studio": [
+        st.Page("pages/generate.py", title="Generate", icon=":material/piano:"),
+        st.Page("pages/editor.py", title="Editor", icon=":material/tune:"),
+        st.Page("pages/remix.py", title="Remix", icon=":material/shuffle:"),
+        st.Page("pages/kpop.py", title="K-pop generator", icon=":material/graphic_eq:"),
+        st.Page("pages/album.py", title="Album factory", icon=":material/album:"),
+    ],
     "You": [
         st.Page("pages/upload.py", title="Upload", icon=":material/upload:"),
         st.Page("pages/library.py", title="My library", icon=":material/library_music:"),
