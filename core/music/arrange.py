@@ -47,6 +47,8 @@ from core.music.theory import (
 )
 
 STEPS_PER_BEAT = 4
+#: Harmony-model draws per section kind before settling for the most varied progression.
+HARMONY_TRIES = 6
 #: Largest share of pitched notes allowed to stay outside the scale as chromatic passing tones.
 MAX_CHROMATIC_SHARE = 0.015
 #: General MIDI drum pitches of the drum model's 9 classes (kick, snare, closed hat, open hat, low/mid/high
@@ -178,25 +180,41 @@ def _section_chords(
     diatonic7 = diatonic_chords(key, sevenths=True)
     cpb = genre.chords_per_bar
     flats = prefers_flats(key)
-    progressions: dict[str, list[str]] = {}
-    for kind in sorted({_progression_kind(s.name, kinds) for s in plan.sections}):
-        labels = samplers.harmony(
-            key=pc_name(key.tonic_pc),
-            mode=model_mode,
-            mood=mood_token,
-            bars=4,
-            seed=sub_seed(seed, "harmony", kind),
-            temperature=mood.temperature,
-            chords_per_bar=cpb,
-        )
-        fitted: list[str] = []
+    roots = [c.root_pc for c in diatonic]
+
+    def fitted(labels: list[str]) -> list[str]:
+        out = []
         for label in labels:
             chord = fit_chord_to_key(label, key) or diatonic[0]
-            roots = [c.root_pc for c in diatonic]
             if sevenths and chord.root_pc in roots and len(chord.pitch_classes) == 3:
                 chord = diatonic7[roots.index(chord.root_pc)]
-            fitted.append(chord.spelled(prefer_flats=flats))
-        progressions[kind] = fitted or [diatonic[0].spelled(prefer_flats=flats)]
+            out.append(chord.spelled(prefer_flats=flats))
+        return out or [diatonic[0].spelled(prefer_flats=flats)]
+
+    progressions: dict[str, list[str]] = {}
+    for kind in sorted({_progression_kind(s.name, kinds) for s in plan.sections}):
+        # Rejection sampling for variety: a 4-bar loop should move (>= 3 different chords) and differ from
+        # the other sections' loops; up to HARMONY_TRIES draws, else the most varied draw.
+        best, best_score = None, None
+        for attempt in range(HARMONY_TRIES):
+            prog = fitted(
+                samplers.harmony(
+                    key=pc_name(key.tonic_pc),
+                    mode=model_mode,
+                    mood=mood_token,
+                    bars=4,
+                    seed=sub_seed(seed, "harmony", kind, attempt),
+                    temperature=mood.temperature,
+                    chords_per_bar=cpb,
+                )
+            )
+            distinct = len(set(prog))
+            score = (min(distinct, 3), prog not in progressions.values(), distinct)
+            if best_score is None or score > best_score:
+                best, best_score = prog, score
+            if distinct >= 3 and prog not in progressions.values():
+                break
+        progressions[kind] = best
     bpb = plan.beats_per_bar
     span = bpb / cpb
     out: list[tuple[float, float, str]] = []
