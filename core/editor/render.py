@@ -26,10 +26,12 @@ stem, so all stems stay sample-aligned.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import threading
+import time
 import zipfile
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
@@ -43,8 +45,8 @@ from core.editor.project import MixState, Project, Sources, TrackState
 from core.errors import InputError
 from core.progress import ProgressFn, report
 
-#: Default byte budget of a renderer's cache (about 12 three-minute stereo stems).
-DEFAULT_CACHE_MB = 768
+#: Default byte budget of a renderer's cache (about eight three-minute stereo stems).
+DEFAULT_CACHE_MB = 512
 #: RMS level (dBFS) an added track is balanced to, relative to the loudest existing stem at its role's level.
 ROLE_LEVEL_DB = {"drums": -18.0, "bass": -19.5, "keys": -23.0, "pad": -27.0, "lead": -21.5}
 _PROGRAMS = {"drums": 0, "bass": 33, "keys": 0, "pad": 89, "lead": 80}
@@ -363,6 +365,9 @@ class Render:
         The mix state that was rendered.
     rendered : tuple of str
         Tracks whose processed stem was computed by this call (the rest came from the cache).
+    timings : dict of str to float
+        Seconds spent on ``stems`` (processing the stems not in the cache), ``mix`` (the bus, master
+        effects and fades) and ``master`` (loudness normalisation and limiting).
     """
 
     mix: np.ndarray
@@ -370,6 +375,7 @@ class Render:
     stems: dict[str, np.ndarray]
     state: MixState
     rendered: tuple[str, ...]
+    timings: dict = dataclasses.field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -398,6 +404,7 @@ class Renderer:
 
     def __init__(self, *, cache_mb: int = DEFAULT_CACHE_MB, workers: int = 2) -> None:
         self._cache: OrderedDict[str, object] = OrderedDict()
+        self._refs: dict[int, int] = {}  # id(array) -> cache entries holding it (shared arrays count once)
         self._bytes = 0
         self._budget = int(cache_mb) * 1024 * 1024
         self._lock = threading.Lock()
@@ -415,23 +422,28 @@ class Renderer:
         return None
 
     def _put(self, key: str, value):
-        arrays = value if isinstance(value, tuple) else (value,)
-        size = sum(a.nbytes for a in arrays)
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
             self._cache[key] = value
-            self._bytes += size
+            for a in value if isinstance(value, tuple) else (value,):
+                self._refs[id(a)] = self._refs.get(id(a), 0) + 1
+                if self._refs[id(a)] == 1:
+                    self._bytes += a.nbytes
             while self._bytes > self._budget and len(self._cache) > 1:
                 _, old = self._cache.popitem(last=False)
-                olds = old if isinstance(old, tuple) else (old,)
-                self._bytes -= sum(a.nbytes for a in olds)
+                for a in old if isinstance(old, tuple) else (old,):
+                    self._refs[id(a)] -= 1
+                    if self._refs[id(a)] == 0:
+                        del self._refs[id(a)]
+                        self._bytes -= a.nbytes
         return value
 
     def clear(self) -> None:
         """Drop every cached array."""
         with self._lock:
             self._cache.clear()
+            self._refs.clear()
             self._bytes = 0
 
     def _count(self, what: str, n: int = 1) -> None:
@@ -608,6 +620,7 @@ class Renderer:
         """
         state = project.state()
         sr = project.sr
+        t0 = time.perf_counter()
         report(progress, 0.02, "Preparing stems")
         stems: dict[str, np.ndarray] = {}
         todo: list[TrackState] = []
@@ -635,10 +648,19 @@ class Renderer:
                     self._count("stem")
                     stems[name] = self._put(keys[name], _frozen(y))
         report(progress, 0.85, "Mixing")
-        mix = self.mix(stems, state, sr=sr, mastered=mastered)
+        t1 = time.perf_counter()
+        bus = self.mix(stems, state, sr=sr, mastered=False)
+        t2 = time.perf_counter()
+        if mastered and bus.shape[1] > 0:
+            from core.audio.loudness import master
+
+            bus = np.ascontiguousarray(master(bus, sr=sr), dtype=np.float32)
+        timings = {"stems": t1 - t0, "mix": t2 - t1, "master": time.perf_counter() - t2}
         report(progress, 1.0, "Done")
         ordered = {t.name: stems[t.name] for t in state.tracks}
-        return Render(mix=mix, sr=sr, stems=ordered, state=state, rendered=tuple(t.name for t in todo))
+        return Render(
+            mix=bus, sr=sr, stems=ordered, state=state, rendered=tuple(t.name for t in todo), timings=timings
+        )
 
     @staticmethod
     def mix(stems: dict[str, np.ndarray], state: MixState, *, sr: int, mastered: bool = True) -> np.ndarray:

@@ -1,0 +1,199 @@
+"""Editor benchmark: a 3-minute four-stem project, re-rendered after edits.
+
+Run: ``python bench/editor.py [--seconds 180] [--repeats 3]``
+
+Each scenario runs in a fresh subprocess so its peak memory (``ru_maxrss`` of the process plus the
+largest helper process, e.g. a MIDI renderer) is its own. Printed figures (median of ``--repeats``
+timed edits after a warm-up render; every render is mastered, i.e. exactly what a user hears):
+
+* **generated project** (MIDI + audio stems: drums, bass, keys, lead) -- first render, re-render after a
+  volume change (target <= 0.5 s), after a tempo change (MIDI re-rendered at the new tempo; target
+  <= 2 s), after a key change, after a reverb on one track, MP3 export of the mix.
+  The song comes from :func:`core.music.generate.generate_song`; when its trained models are not
+  available the bench writes four comparable MIDI stems with pretty_midi and renders them with
+  :mod:`core.music.render` (the output says which).
+* **audio project** (the same four stems as audio only, as after an upload) -- re-render after a volume
+  change and after a tempo change (Rubber Band time-stretch of every stem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _peak_mb() -> tuple[float, float]:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, child
+
+
+def _midi_song(seconds: float, seed: int = 1):
+    """Four MIDI stems (drums, bass, keys, lead) at 120 bpm in A minor, rendered with the soundfont."""
+    import numpy as np
+
+    from core.music.midi import Note, Part, midi_to_bytes, parts_to_midi
+    from core.music.render import render_stems
+    from core.music.theory import parse_key
+
+    rng = np.random.default_rng(seed)
+    key = parse_key("A minor")
+    beats = int(seconds * 2) - 2
+    roots = [57, 53, 48, 55]  # Am F C G
+    drums, bass, keys, lead = [], [], [], []
+    for b in range(beats):
+        drums.append(Note(b, b + 0.25, 36 if b % 2 == 0 else 38, 110))
+        drums.extend(Note(b + h, b + h + 0.1, 42, 70) for h in (0.0, 0.5))
+        root = roots[(b // 4) % 4]
+        bass.append(Note(b, b + 0.9, root - 24, 100))
+        if b % 4 == 0:
+            keys.extend(Note(b, b + 3.9, p, 80) for p in (root, root + 3 + (b // 4 % 2), root + 7))
+        if rng.random() < 0.7:
+            lead.append(Note(b, b + 0.8, int(root + 12 + rng.choice([0, 3, 5, 7, 10])), 95))
+    parts = [
+        Part("drums", is_drum=True, notes=drums), Part("bass", program=33, notes=bass),
+        Part("keys", program=0, notes=keys), Part("lead", program=80, notes=lead),
+    ]  # fmt: skip
+    midi = {p.name: midi_to_bytes(parts_to_midi([p], bpm=120.0, key=key, end_beat=beats + 2)) for p in parts}
+    audio = render_stems(midi, sr=44100, seconds=seconds)
+    chords = [
+        (i * 2.0, i * 2.0 + 2.0, ("A:min", "F:maj", "C:maj", "G:maj")[i % 4]) for i in range(int(seconds / 2))
+    ]
+    return audio, midi, chords
+
+
+def _make_project(seconds: float, kind: str):
+    from core.editor.project import MemorySources, from_audio_stems, from_song
+    from core.errors import StudioError
+
+    src = MemorySources()
+    origin = "pretty_midi stems rendered with core.music.render"
+    try:
+        from core.music.generate import generate_song
+
+        song = generate_song(
+            genre="pop", mood="happy", tempo=120, key="A minor", instruments="drums,bass,keys,lead",
+            seconds=seconds, seed=1,
+        )  # fmt: skip
+        origin = "core.music.generate.generate_song"
+        if kind == "generated":
+            return from_song(song, sources=src, title="bench"), src, origin
+        audio, midi, chords = song.stems, None, [(s * 0.5, e * 0.5, c) for s, e, c in song.chords]
+    except (ImportError, StudioError):
+        audio, midi, chords = _midi_song(seconds)
+    project = from_audio_stems(
+        audio, sources=src, title="bench", tempo_bpm=120.0, key="A minor", chords=chords,
+        midi=midi if kind == "generated" else None,
+    )  # fmt: skip
+    return project, src, origin
+
+
+def _timed(fn, repeats: int) -> float:
+    times = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fn(i)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def scenario(kind: str, seconds: float, repeats: int) -> dict:
+    """Run one scenario in this process and return its figures."""
+    from core.audio.effects import Reverb
+    from core.editor import ops as O
+    from core.editor.render import Renderer, export_mix
+
+    project, src, origin = _make_project(seconds, kind)
+    r = Renderer()
+    t0 = time.perf_counter()
+    first = r.render(project, sources=src)
+    out = {"kind": kind, "origin": origin, "seconds": round(first.seconds, 1), "stems": len(first.stems)}
+    out["first_render_s"] = time.perf_counter() - t0
+    gains = [-3.0, -4.5, -6.0, -1.5, -2.0]
+    out["volume_change_s"] = _timed(
+        lambda i: r.render(project.apply(O.TrackGain(track="keys", db=gains[i % 5])), sources=src), repeats
+    )
+    ratios = [1.1, 0.9, 1.2, 0.85, 1.15]
+    out["tempo_change_s"] = _timed(
+        lambda i: r.render(project.apply(O.SetTempo(ratio=ratios[i % 5])), sources=src),
+        repeats if kind == "generated" else 1,
+    )
+    if kind == "generated":
+        out["key_change_s"] = _timed(
+            lambda i: r.render(project.apply(O.Transpose(semitones=i + 1)), sources=src), repeats
+        )
+        out["reverb_on_one_track_s"] = _timed(
+            lambda i: r.render(
+                project.apply(O.TrackEffects(track="keys", chain=(Reverb(room_size=0.3 + 0.1 * i),))),
+                sources=src,
+            ),
+            repeats,
+        )
+        out["mp3_export_s"] = _timed(lambda i: export_mix(first, fmt="mp3"), 1)
+    own, child = _peak_mb()
+    out["peak_rss_mb"] = round(own, 1)
+    out["peak_helper_rss_mb"] = round(child, 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every scenario in a subprocess and print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=180.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--scenario", choices=("generated", "audio"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.scenario:
+        print(json.dumps(scenario(args.scenario, args.seconds, args.repeats)))
+        return 0
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    results = []
+    for kind in ("generated", "audio"):
+        proc = subprocess.run(
+            [sys.executable, __file__, "--scenario", kind, "--seconds", str(args.seconds),
+             "--repeats", str(args.repeats)],
+            capture_output=True, text=True, env=env, cwd=ROOT, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            print(proc.stderr[-3000:], file=sys.stderr)
+            return 1
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    gen, aud = results
+    print(
+        f"Editor benchmark: {gen['seconds']:.0f} s, {gen['stems']}-stem project, {os.cpu_count()} CPU cores"
+    )
+    print(f"  generated project ({gen['origin']}):")
+    print(f"    first render                         {gen['first_render_s']:7.2f} s")
+    print(f"    re-render after a volume change      {gen['volume_change_s']:7.2f} s   (target <= 0.5 s)")
+    print(f"    re-render after a tempo change       {gen['tempo_change_s']:7.2f} s   (target <= 2 s)")
+    print(f"    re-render after a key change         {gen['key_change_s']:7.2f} s   (target <= 2 s)")
+    print(f"    re-render after a reverb on 1 track  {gen['reverb_on_one_track_s']:7.2f} s")
+    print(f"    MP3 export of the mix                {gen['mp3_export_s']:7.2f} s")
+    helper = f"(+ helper {gen['peak_helper_rss_mb']:.0f} MB)"
+    print(f"    peak memory                          {gen['peak_rss_mb']:7.0f} MB {helper}")
+    print("  audio project (4 audio stems, no MIDI):")
+    print(f"    first render                         {aud['first_render_s']:7.2f} s")
+    print(f"    re-render after a volume change      {aud['volume_change_s']:7.2f} s   (target <= 0.5 s)")
+    print(
+        f"    re-render after a tempo change       {aud['tempo_change_s']:7.2f} s   (time-stretch of 4 stems)"
+    )
+    helper = f"(+ helper {aud['peak_helper_rss_mb']:.0f} MB)"
+    print(f"    peak memory                          {aud['peak_rss_mb']:7.0f} MB {helper}")
+    print("  targets: peak memory <= 1536 MB")
+    print(json.dumps({"generated": gen, "audio": aud}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
