@@ -252,38 +252,43 @@ def _drums(
     samplers: Samplers,
     seed: int,
     roles: tuple[str, ...],
-) -> tuple[list[Note], dict[int, np.ndarray]]:
-    """Drum notes and, per section start bar, the kick steps (for the bass)."""
+) -> tuple[list[Note], dict[str, np.ndarray]]:
+    """Drum notes and, per section kind, the kick steps of its longest occurrence (for the bass)."""
     notes: list[Note] = []
-    kicks: dict[int, np.ndarray] = {}
+    kicks: dict[str, np.ndarray] = {}
     pitches = samplers.drum_pitches
     style = genre.drum_style
     if samplers.drum_styles and style not in samplers.drum_styles:
         style = samplers.drum_styles[0]
+    patterns: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for sec in plan.sections:
         if "drums" not in roles_for_section(sec, roles):
             continue
-        density = float(np.clip(mood.density * (0.55 + 0.5 * sec.energy), 0.25, 4.0))
-        pat = samplers.drums(
-            bars=sec.bars,
-            style=style,
-            seed=sub_seed(seed, "drums", sec.name, sec.bars),
-            temperature=mood.temperature,
-            density=density,
-        )
-        hits = np.asarray(pat.hits, dtype=bool)
-        vel = np.asarray(pat.velocity, dtype=np.float32)
-        off = np.asarray(pat.offset, dtype=np.float32)
-        if genre.four_on_floor:
-            beat_steps = np.arange(0, hits.shape[0], STEPS_PER_BEAT)
-            hits[:, _KICK] = False
-            hits[beat_steps, _KICK] = True
-            vel[beat_steps, _KICK] = np.maximum(vel[beat_steps, _KICK], 0.85)
-            off[:, _KICK] = 0.0
+        if sec.name not in patterns:  # one draw per section kind: repeated sections repeat their groove
+            density = float(np.clip(mood.density * (0.55 + 0.5 * sec.energy), 0.25, 4.0))
+            pat = samplers.drums(
+                bars=_longest(plan, sec.name),
+                style=style,
+                seed=sub_seed(seed, "drums", sec.name),
+                temperature=mood.temperature,
+                density=density,
+            )
+            hits = np.array(pat.hits, dtype=bool)
+            vel = np.array(pat.velocity, dtype=np.float32)
+            off = np.array(pat.offset, dtype=np.float32)
+            if genre.four_on_floor:
+                beat_steps = np.arange(0, hits.shape[0], STEPS_PER_BEAT)
+                hits[:, _KICK] = False
+                hits[beat_steps, _KICK] = True
+                vel[beat_steps, _KICK] = np.maximum(vel[beat_steps, _KICK], 0.85)
+                off[:, _KICK] = 0.0
+            patterns[sec.name] = (hits, vel, off)
+            kicks[sec.name] = hits[:, _KICK].copy()
+        steps = sec.bars * plan.beats_per_bar * STEPS_PER_BEAT
+        hits, vel, off = (a[:steps].copy() for a in patterns[sec.name])
         if sec.name == "chorus" and hits.shape[0]:
             hits[0, _CRASH] = True
             vel[0, _CRASH] = max(float(vel[0, _CRASH]), 0.8)
-        kicks[sec.start_bar] = hits[:, _KICK].copy()
         vscale = mood.velocity * (0.8 + 0.25 * sec.energy)
         base = sec.start_bar * plan.beats_per_bar
         steps, classes = np.nonzero(hits)
@@ -299,6 +304,32 @@ def _drums(
     return notes, kicks
 
 
+def _longest(plan: SongPlan, name: str) -> int:
+    """Bars of the longest section of kind ``name``."""
+    return max(s.bars for s in plan.sections if s.name == name)
+
+
+def _model_part(plan: SongPlan, roles: tuple[str, ...], role: str, draw) -> list[tuple[Section, list]]:
+    """Draw a model part once per section kind (at its longest length) and give each section its prefix.
+
+    ``draw(section)`` samples for the longest section of that kind; shorter occurrences start the same
+    way (same progression loop, same kick pattern), so their material is the beginning of that draw.
+    """
+    drawn: dict[str, list] = {}
+    out = []
+    for sec in plan.sections:
+        if role not in roles_for_section(sec, roles):
+            continue
+        if sec.name not in drawn:
+            longest = next(
+                s for s in plan.sections if s.name == sec.name and s.bars == _longest(plan, sec.name)
+            )
+            drawn[sec.name] = list(draw(longest))
+        beats = sec.bars * plan.beats_per_bar
+        out.append((sec, [n for n in drawn[sec.name] if float(n[0]) < beats - 1e-9]))
+    return out
+
+
 def _swing_unit(genre: Genre) -> float:
     return 0.5 if genre.name == "jazz" else 0.25
 
@@ -311,26 +342,27 @@ def _bass(
     seed: int,
     roles: tuple[str, ...],
     chords: list[tuple[float, float, str]],
-    kicks: dict[int, np.ndarray],
+    kicks: dict[str, np.ndarray],
 ) -> list[Note]:
     notes: list[Note] = []
     bpb = plan.beats_per_bar
-    for sec in plan.sections:
-        if "bass" not in roles_for_section(sec, roles):
-            continue
+
+    def draw(sec: Section) -> list:
         start, beats = sec.start_bar * bpb, sec.bars * bpb
         rel = [(s - start, e - start, c) for s, e, c in _chords_in(chords, start, start + beats)]
-        kick = kicks.get(sec.start_bar)
-        out = samplers.bass(
+        return samplers.bass(
             chords=rel,
             steps_per_beat=STEPS_PER_BEAT,
             beats=beats,
             beats_per_bar=bpb,
-            seed=sub_seed(seed, "bass", sec.name, sec.bars),
+            seed=sub_seed(seed, "bass", sec.name),
             temperature=mood.temperature,
-            kick=kick,
+            kick=kicks.get(sec.name),
             register=genre.bass_register,
         )
+
+    for sec, out in _model_part(plan, roles, "bass", draw):
+        start, beats = sec.start_bar * bpb, sec.bars * bpb
         vscale = mood.velocity * (0.85 + 0.2 * sec.energy)
         for s, e, p, v in out:
             s2 = _swing(start + float(s), amount=genre.swing, unit=_swing_unit(genre))
@@ -356,21 +388,23 @@ def _lead(
     notes: list[Note] = []
     bpb = plan.beats_per_bar
     mode = "minor" if key.is_minor else "major"
-    for sec in plan.sections:
-        if "lead" not in roles_for_section(sec, roles):
-            continue
+
+    def draw(sec: Section) -> list:
         start, beats = sec.start_bar * bpb, sec.bars * bpb
         rel = [(s - start, e - start, c) for s, e, c in _chords_in(chords, start, start + beats)]
-        out = samplers.melody(
+        return samplers.melody(
             key=pc_name(key.tonic_pc),
             mode=mode,
             chords=rel,
             beats=beats,
-            seed=sub_seed(seed, "melody", sec.name, sec.bars),
+            seed=sub_seed(seed, "melody", sec.name),
             temperature=mood.temperature,
             register=72 + mood.register,
             density=float(np.clip(mood.density * (0.6 + 0.5 * sec.energy), 0.25, 2.0)),
         )
+
+    for sec, out in _model_part(plan, roles, "lead", draw):
+        start, beats = sec.start_bar * bpb, sec.bars * bpb
         vscale = mood.velocity * (0.85 + 0.2 * sec.energy)
         for s, e, p, v in out:
             s2 = _swing(start + float(s), amount=genre.swing, unit=_swing_unit(genre))
@@ -538,7 +572,7 @@ def arrange(
             notes, _ = keep_in_key(_chord_part(role, plan, genre, mood, roles, chords), key, budget=0)
             pitched += len(notes)
             parts[role] = make(role, notes)
-    kicks: dict[int, np.ndarray] = {}
+    kicks: dict[str, np.ndarray] = {}
     if "drums" in roles:
         drum_notes, kicks = _drums(plan, genre, mood, samplers, seed, roles)
         parts["drums"] = make("drums", drum_notes)
