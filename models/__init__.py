@@ -1,4 +1,4 @@
-"""Trained models of BeatTok Studio: definitions (config dataclass + nn.Module + sampling), training, checkpoints.
+"""Trained models of BeatTok Studio: config dataclass + nn.Module + sampling, training, checkpoints.
 
 Symbolic music models: :mod:`models.drums`, :mod:`models.bass`, :mod:`models.harmony`, :mod:`models.melody`
 (trained by ``python -m models.train <model>``; loaded by :mod:`core.loaders`).

@@ -273,14 +273,14 @@ def sample(
     eff = effective_roots(root, 0)
     shift = 12 * round((int(register) - 36) / 12)
     rng = np.random.default_rng(seed)
-    stepper = TokenStepper(model)
+    stepper = TokenStepper(model, cond)
     on_grid_mask = np.zeros(VOCAB)
     off_grid_mask = np.zeros(VOCAB)
     off_grid_mask[FIRST_ONSET:] = -np.inf
     prev = REST
     toks = np.zeros(n, dtype=np.int64)
     for k in range(n):
-        logits = stepper.step(prev, cond[k]) + (on_grid_mask if k % ratio == 0 else off_grid_mask)
+        logits = stepper.step(prev, k) + (on_grid_mask if k % ratio == 0 else off_grid_mask)
         if prev == REST:
             logits[HOLD] = -np.inf
         tok = sample_categorical(logits, rng=rng, temperature=temp)

@@ -272,56 +272,75 @@ def load_checkpoint(path: str | Path, *, kind: str, config_cls: type, module_cls
 # numpy inference
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 class NumpyLSTM:
-    """A numpy copy of a (multi-layer, unidirectional, batch-first) ``torch.nn.LSTM`` for one-step inference.
+    """A numpy float32 copy of a (multi-layer, unidirectional) ``torch.nn.LSTM`` for one-step inference.
+
+    One step of one sequence costs a handful of small matrix products. The weights are pre-scaled so
+    that a single ``tanh`` gives all four gates (``sigmoid(x) = 0.5 + 0.5 * tanh(x / 2)``).
 
     Parameters
     ----------
     lstm : torch.nn.LSTM
-        The trained module; its weights are copied (float64 for exact agreement with torch up to 1e-5).
+        The trained module (its weights are copied).
     """
 
     def __init__(self, lstm: Any) -> None:
-        self.layers = []
+        n = lstm.hidden_size
+        scale = np.full(4 * n, 0.5, dtype=np.float32)
+        scale[2 * n : 3 * n] = 1.0  # the cell-input gate uses tanh directly
+        self.hidden = n
+        self.layers: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for k in range(lstm.num_layers):
-            w_ih = getattr(lstm, f"weight_ih_l{k}").detach().double().numpy()
-            w_hh = getattr(lstm, f"weight_hh_l{k}").detach().double().numpy()
-            b = (getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}")).detach().double().numpy()
-            self.layers.append((np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), b))
-        self.hidden = lstm.hidden_size
+            w_ih = getattr(lstm, f"weight_ih_l{k}").detach().float().numpy().T * scale
+            w_hh = getattr(lstm, f"weight_hh_l{k}").detach().float().numpy().T * scale
+            bias = getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}")
+            b = bias.detach().float().numpy() * scale
+            self.layers.append((np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh), b.astype(np.float32)))
+        #: stacked ``[W_ih; W_hh]`` of the layers above the first (one product per step)
+        self.stacked = [np.ascontiguousarray(np.vstack([wi, wh])) for wi, wh, _ in self.layers[1:]]
 
-    def zero_state(self, batch: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
-        """All-zero ``(h, c)`` per layer for ``batch`` sequences."""
-        z = np.zeros((batch, self.hidden))
+    @property
+    def input_weights(self) -> np.ndarray:
+        """Pre-scaled ``W_ih.T`` of the first layer, ``(input, 4 * hidden)``."""
+        return self.layers[0][0]
+
+    def zero_state(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """All-zero ``(h, c)`` per layer."""
+        z = np.zeros(self.hidden, dtype=np.float32)
         return [(z.copy(), z.copy()) for _ in self.layers]
 
-    def step(self, x: np.ndarray, state: list) -> tuple[np.ndarray, list]:
-        """Advance one step: ``x`` is ``(batch, input)``; returns the top layer's ``h`` and the new state."""
-        new_state = []
-        inp = x
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """First-layer input contribution (with bias) of inputs ``x`` shaped ``(..., input)``."""
+        w, _, b = self.layers[0]
+        return np.asarray(x, dtype=np.float32) @ w + b
+
+    def _cell(self, g: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = self.hidden
-        for (w_ih, w_hh, b), (h, c) in zip(self.layers, state, strict=True):
-            g = inp @ w_ih + h @ w_hh + b
-            i = _sigmoid(g[:, :n])
-            f = _sigmoid(g[:, n : 2 * n])
-            gg = np.tanh(g[:, 2 * n : 3 * n])
-            o = _sigmoid(g[:, 3 * n :])
-            c = f * c + i * gg
-            h = o * np.tanh(c)
+        t = np.tanh(g)
+        c = (0.5 + 0.5 * t[n : 2 * n]) * c + (0.5 + 0.5 * t[:n]) * t[2 * n : 3 * n]
+        h = (0.5 + 0.5 * t[3 * n :]) * np.tanh(c)
+        return h, c
+
+    def step_projected(self, gx0: np.ndarray, state: list) -> tuple[np.ndarray, list]:
+        """Advance one step given the first layer's projected input ``gx0`` (see :meth:`project`)."""
+        h0, c0 = state[0]
+        h, c = self._cell(gx0 + h0 @ self.layers[0][1], c0)
+        new_state = [(h, c)]
+        for (_, _, b), w, (hk, ck) in zip(self.layers[1:], self.stacked, state[1:], strict=True):
+            h, c = self._cell(np.concatenate([h, hk]) @ w + b, ck)
             new_state.append((h, c))
-            inp = h
-        return inp, new_state
+        return h, new_state
+
+    def step(self, x: np.ndarray, state: list) -> tuple[np.ndarray, list]:
+        """Advance one step with input ``x`` ``(input,)``; returns the top layer's ``h`` and the new state."""
+        return self.step_projected(self.project(x), state)
 
 
 def linear_np(layer: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(W.T, b)`` of a ``torch.nn.Linear`` as float64 numpy arrays."""
+    """``(W.T, b)`` of a ``torch.nn.Linear`` as float32 numpy arrays."""
     return (
-        np.ascontiguousarray(layer.weight.detach().double().numpy().T),
-        layer.bias.detach().double().numpy(),
+        np.ascontiguousarray(layer.weight.detach().float().numpy().T),
+        layer.bias.detach().float().numpy(),
     )
 
 
@@ -329,11 +348,9 @@ def sample_categorical(logits: np.ndarray, *, rng: np.random.Generator, temperat
     """Draw an index from ``softmax(logits / temperature)``; ``temperature <= 0`` picks the arg-max."""
     if temperature <= 1e-6:
         return int(np.argmax(logits))
-    z = logits / temperature
-    z = z - np.max(z)
-    p = np.exp(z)
-    p /= p.sum()
-    return int(rng.choice(p.size, p=p))
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    cdf = np.cumsum(np.exp(z - np.max(z)))
+    return min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(cdf) - 1)
 
 
 def check_temperature(temperature: float) -> float:
@@ -397,17 +414,29 @@ def _token_lstm_class() -> type:
 class TokenStepper:
     """Numpy one-step inference for a token LSTM (``.emb``, ``.lstm``, ``.head``) of :func:`make_token_lstm`.
 
+    Parameters
+    ----------
+    net : nn.Module
+        The trained token model.
+    cond : np.ndarray
+        ``(steps, cond_dim)`` condition features of the whole sequence (projected once, up front).
+
+    Notes
+    -----
     The LSTM state is kept on the instance: make one stepper per generated sequence.
     """
 
-    def __init__(self, net: Any) -> None:
-        self.emb = net.emb.weight.detach().double().numpy()
+    def __init__(self, net: Any, cond: np.ndarray) -> None:
         self.lstm = NumpyLSTM(net.lstm)
+        emb = net.emb.weight.detach().float().numpy()
+        w_in = self.lstm.input_weights
+        e = emb.shape[1]
+        self.emb_proj = emb @ w_in[:e]
+        self.cond_proj = self.lstm.project(np.concatenate([np.zeros((len(cond), e)), cond], axis=1))
         self.w, self.b = linear_np(net.head)
         self.state = self.lstm.zero_state()
 
-    def step(self, prev_token: int, cond: np.ndarray) -> np.ndarray:
-        """Feed one token and its condition vector; return the logits for the next token."""
-        x = np.concatenate([self.emb[prev_token], cond])[None, :]
-        h, self.state = self.lstm.step(x, self.state)
-        return (h @ self.w + self.b)[0]
+    def step(self, prev_token: int, k: int) -> np.ndarray:
+        """Feed the previous token at step ``k``; return the logits for step ``k``'s token."""
+        h, self.state = self.lstm.step_projected(self.emb_proj[prev_token] + self.cond_proj[k], self.state)
+        return h @ self.w + self.b

@@ -20,6 +20,7 @@ Only songs whose downbeats are 4 beats apart (4/4) are kept. Splits by song numb
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,57 @@ def _key_at(times: np.ndarray, keys: list[tuple[float, int, bool]]) -> tuple[np.
     return tonic, minor
 
 
+_MAJORISH = {QUALITIES.index(q) for q in ("maj", "maj7", "maj6", "sus2", "sus4", "7")}
+_MINORISH = {QUALITIES.index(q) for q in ("min", "min7", "min6")}
+
+
+def key_fit(tonic: int, minor: bool, root: np.ndarray, quality: np.ndarray) -> float:
+    """How well chords fit a key.
+
+    The share of chord time whose triad lies in the scale (in minor the major V chord is allowed too),
+    plus half the share of time spent on the tonic chord (I in major, i in minor).
+    """
+    from models.common import QUALITY_INTERVALS, scale_pitch_classes
+
+    has = root >= 0
+    if not np.any(has):
+        return 0.0
+    scale = set(scale_pitch_classes(tonic, "minor" if minor else "major"))
+    if minor:
+        scale.add((tonic + 11) % 12)
+    r, q = root[has].astype(np.int64), quality[has].astype(np.int64)
+    combos, inverse = np.unique(np.stack([r, q], 1), axis=0, return_inverse=True)
+    ok = np.array(
+        [all((rr + i) % 12 in scale for i in QUALITY_INTERVALS[QUALITIES[qq]][:3]) for rr, qq in combos]
+    )
+    fits = ok[inverse.reshape(-1)]
+    tonic_q = _MINORISH if minor else _MAJORISH
+    on_tonic = (r == tonic) & np.isin(q, list(tonic_q))
+    return float(fits.mean() + 0.5 * on_tonic.mean())
+
+
+def correct_keys(
+    tonic: np.ndarray, minor: np.ndarray, root: np.ndarray, quality: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fix major/minor confusions of the audio key annotations using the chord annotations.
+
+    For each stretch of constant annotated key, the annotated key, its parallel and its relative key are
+    scored with :func:`key_fit`; the annotation is replaced when another candidate fits better by 0.05.
+    """
+    tonic, minor = tonic.copy(), minor.copy()
+    change = np.r_[True, (tonic[1:] != tonic[:-1]) | (minor[1:] != minor[:-1])]
+    bounds = np.r_[np.flatnonzero(change), len(tonic)]
+    for a, b in itertools.pairwise(bounds):
+        t, m = int(tonic[a]), bool(minor[a])
+        rel = ((t + 3) % 12, False) if m else ((t + 9) % 12, True)
+        cands = [(t, m), (t, not m), rel]
+        scores = [key_fit(ct, cm, root[a:b], quality[a:b]) for ct, cm in cands]
+        best = int(np.argmax(scores))
+        if best != 0 and scores[best] > scores[0] + 0.05:
+            tonic[a:b], minor[a:b] = cands[best]
+    return tonic, minor
+
+
 def parse_song(folder: Path) -> dict[str, np.ndarray] | None:
     """Parse one POP909 song folder into per-step arrays, or ``None`` if it is not in 4/4."""
     import pretty_midi
@@ -97,7 +149,7 @@ def parse_song(folder: Path) -> dict[str, np.ndarray] | None:
         return None
     tonic, minor = _key_at(step_times, keys)
 
-    root = np.full(n_steps, -1, dtype=np.int8)
+    root = np.full(n_steps, -1, dtype=np.int16)
     quality = np.zeros(n_steps, dtype=np.int8)
     for line in (folder / "chord_midi.txt").read_text().splitlines():
         parts = line.split()
@@ -110,6 +162,8 @@ def parse_song(folder: Path) -> dict[str, np.ndarray] | None:
             continue
         root[a:b] = ch.root
         quality[a:b] = QUALITIES.index(ch.quality)
+
+    tonic, minor = correct_keys(tonic, minor, root, quality)
 
     pm = pretty_midi.PrettyMIDI(str(folder / f"{sid}.mid"))
     tracks = {inst.name.upper(): inst.notes for inst in pm.instruments}
@@ -159,7 +213,7 @@ def parse_song(folder: Path) -> dict[str, np.ndarray] | None:
         "pos": pos,
         "tonic": tonic.astype(np.int8),
         "minor": minor.astype(bool),
-        "root": root,
+        "root": root.astype(np.int8),
         "quality": quality,
         "mel_on": mel_on,
         "mel_hold": mel_hold,
@@ -171,7 +225,7 @@ def parse_song(folder: Path) -> dict[str, np.ndarray] | None:
 
 def _cache_file(data: Path, cache_dir: Path) -> Path:
     names = sorted(p.name for p in data.iterdir() if p.is_dir())
-    digest = hashlib.sha1(("|".join(names) + "pop909-v1").encode()).hexdigest()[:12]
+    digest = hashlib.sha1(("|".join(names) + "pop909-v2").encode()).hexdigest()[:12]
     return cache_dir / f"pop909_{digest}.npz"
 
 

@@ -219,45 +219,49 @@ def sample(
     cfg = model.cfg
     net = NumpyLSTM(model.lstm)
     w_head, b_head = linear_np(model.head)
-    style_vec = model.style_emb.weight.detach().double().numpy()[style_idx]
+    style_vec = model.style_emb.weight.detach().float().numpy()[style_idx]
     log_density = float(np.log(density))
     spb = cfg.steps_per_bar
-
-    def step_input(prev: np.ndarray, pos: int, tap_v: float | None) -> np.ndarray:
-        p = np.zeros(spb)
-        p[pos % spb] = 1.0
-        t = np.array([tap_v, 1.0]) if tap_v is not None else np.zeros(2)
-        return np.concatenate([prev, style_vec, p, t])[None, :]
+    k0 = prime_arr.shape[0]
+    total = k0 + steps
+    # everything but the previous step's drums is known up front: project it in one product
+    static = np.zeros((total, net.input_weights.shape[0]), dtype=np.float32)
+    static[:, STEP_FEATURES : STEP_FEATURES + len(style_vec)] = style_vec
+    static[np.arange(total), STEP_FEATURES + len(style_vec) + np.arange(total) % spb] = 1.0
+    if tap_arr is not None:
+        static[k0:, -2] = tap_arr
+        static[k0:, -1] = 1.0
+    pre = net.project(static)
+    w_prev = net.input_weights[:STEP_FEATURES]
 
     state = net.zero_state()
-    prev = np.zeros(STEP_FEATURES)
-    for k in range(prime_arr.shape[0]):
-        _, state = net.step(step_input(prev, k, None), state)
+    prev = np.zeros(STEP_FEATURES, dtype=np.float32)
+    for k in range(k0):
+        _, state = net.step_projected(pre[k] + prev @ w_prev, state)
         v = prime_arr[k]
-        prev = np.concatenate([(v > 0).astype(float), v, np.zeros(N_CLASSES)])
+        prev = np.concatenate([(v > 0), v, np.zeros(N_CLASSES)]).astype(np.float32)
     hits = np.zeros((steps, N_CLASSES), dtype=bool)
     vel = np.zeros((steps, N_CLASSES), dtype=np.float32)
     off = np.zeros((steps, N_CLASSES), dtype=np.float32)
-    k0 = prime_arr.shape[0]
     for k in range(steps):
-        tap_v = None if tap_arr is None else float(tap_arr[k])
-        h, state = net.step(step_input(prev, k0 + k, tap_v), state)
-        out = (h @ w_head + b_head)[0]
+        h, state = net.step_projected(pre[k0 + k] + prev @ w_prev, state)
+        out = h @ w_head + b_head
         logits = out[:N_CLASSES] + log_density
         if temp <= 1e-6:
             hit = logits > 0
         else:
-            p = 1.0 / (1.0 + np.exp(-logits / temp))
+            p = 0.5 + 0.5 * np.tanh(0.5 * logits / temp)
             hit = rng.random(N_CLASSES) < p
-        v = 1.0 / (1.0 + np.exp(-out[N_CLASSES : 2 * N_CLASSES]))
+        v = 0.5 + 0.5 * np.tanh(0.5 * out[N_CLASSES : 2 * N_CLASSES])
         o = 0.5 * np.tanh(out[2 * N_CLASSES :])
         if temp > 1e-6:
-            v = v + rng.normal(0.0, 0.06 * min(temp, 1.5), N_CLASSES)
-            o = o + rng.normal(0.0, 0.04 * min(temp, 1.5), N_CLASSES)
+            noise = rng.normal(0.0, min(temp, 1.5), 2 * N_CLASSES)
+            v = v + 0.06 * noise[:N_CLASSES]
+            o = o + 0.04 * noise[N_CLASSES:]
         v = np.clip(v, 0.05, 1.0) * hit
         o = np.clip(o, -0.5, 0.5) * hit
         hits[k] = hit
         vel[k] = v
         off[k] = o
-        prev = np.concatenate([hit.astype(float), v, o])
+        prev = np.concatenate([hit, v, o]).astype(np.float32)
     return DrumPattern(hits=hits, velocity=vel, offset=off)

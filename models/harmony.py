@@ -178,14 +178,15 @@ def sample(
         raise input_error(f"chords_per_bar must be 1 or 2, got {chords_per_bar!r}")
     temp = check_temperature(temperature)
     rng = np.random.default_rng(seed)
-    stepper = TokenStepper(model)
     minor, fast = mode == "minor", bool(MOOD_ENERGY[canon])
+    conds = np.stack([condition(minor=minor, fast=fast, half_bar=hb) for hb in range(2 * int(bars))])
+    stepper = TokenStepper(model, conds)
     mask = np.zeros(VOCAB)
     mask[[BOS, NO_CHORD]] = -np.inf
     labels: list[str] = []
     prev = BOS
     for hb in range(2 * int(bars)):
-        logits = stepper.step(prev, condition(minor=minor, fast=fast, half_bar=hb)) + mask
+        logits = stepper.step(prev, hb) + mask
         if chords_per_bar == 1 and hb % 2 == 1:
             tok = prev  # second half of the bar keeps the bar's chord
         else:

@@ -395,7 +395,7 @@ def token_baselines(train_tok, valid_tok, test_tok, pos_of, vocab: int, period: 
             out.append(np.log2(p))
         return float(-np.concatenate(out).mean())
 
-    lams = [0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+    lams = [0.05, 0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
     l1 = min(lams, key=lambda lam: bits_repeat(valid_tok, 1, lam))
     lp = min(lams, key=lambda lam: bits_repeat(valid_tok, period, lam))
     return {
@@ -562,6 +562,14 @@ def _train_steps_model(args: argparse.Namespace, kind: str) -> dict:
     length = 128
     songs = [train.song_arrays(i) for i in range(len(train.lengths))]
     win = [(i, s) for i, a in enumerate(songs) for s in range(0, max(len(a["pos"]) - length, 0) + 1, 16)]
+    if kind == "melody":
+        from models.melody import MIN_COVERAGE
+
+        def coverage(i, s):
+            a = songs[i]
+            return float(((a["mel_on"][s : s + length] >= 0) | a["mel_hold"][s : s + length]).mean())
+
+        win = [(i, s) for i, s in win if coverage(i, s) >= MIN_COVERAGE]
     _log(f"[{kind}] {len(win)} training windows, {sum(p.numel() for p in model.parameters())} parameters")
     per_epoch = min(len(win), args.windows_per_epoch)
 
