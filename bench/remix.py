@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import time
 
 import numpy as np
@@ -245,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     evalnet = EvalNet()
     print(
         f"# remix bench: {args.seconds:.0f} s piano piece in the style of a drum-and-synth track, "
-        f"torch threads {args.threads} (clips rendered in {time.perf_counter() - t0:.1f} s)"
+        f"torch threads {args.threads} (clips rendered in {time.perf_counter() - t0:.1f} s); "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     print(
         f"# baseline: chroma correlation content-vs-style {correlation(chroma(content), chroma(style)):.3f}; "
@@ -289,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         rows += [ours, ref]
     print_rows(rows)
+    print(
+        f"# machine load average (1/5/15 min) at the end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
     if not args.skip_reference:
         print(
             f"# speed ratio on the same {args.ref_seconds:.0f} s clip: reference {ref['wall']:.1f} s / "

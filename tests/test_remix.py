@@ -114,6 +114,14 @@ def test_identical_inputs_return_quickly_with_the_content(pair):
     assert corr > 0.99
 
 
+def test_more_strength_moves_further_towards_the_style(pair):
+    content, style = pair
+    mild = remix(content, style, sr=SR, quality="fast", strength=0.2, seed=3, threads=1)
+    strong = remix(content, style, sr=SR, quality="fast", strength=0.9, seed=3, threads=1)
+    assert strong.style_loss_after < mild.style_loss_after
+    assert strong.content_loss_after > mild.content_loss_after
+
+
 def test_strength_zero_keeps_the_content(pair):
     content, style = pair
     r = remix(content, style, sr=SR, quality="fast", strength=0.0, threads=1)
@@ -210,3 +218,44 @@ def test_progress_reaches_one(pair):
           progress=lambda f, m: seen.append(f))  # fmt: skip
     assert seen[-1] == 1.0
     assert seen == sorted(seen)
+
+
+def test_cli_writes_the_remix_and_prints_json(tmp_path, capsys):
+    import json
+
+    import soundfile as sf
+
+    from core.__main__ import main
+
+    sf.write(tmp_path / "content.wav", melody(3.0).T, SR)
+    sf.write(tmp_path / "style.flac", beat(3.0, sr=48000).T, 48000)
+    out = tmp_path / "out" / "remix.wav"
+    argv = ["remix", str(tmp_path / "content.wav"), str(tmp_path / "style.flac"), "--out", str(out)]
+    argv += [
+        "--seconds",
+        "2",
+        "--strength",
+        "0.7",
+        "--seed",
+        "1",
+        "--quality",
+        "fast",
+        "--threads",
+        "1",
+        "--json",
+    ]
+    assert main(argv) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(figures) == {
+        "seconds",
+        "style_loss_before",
+        "style_loss_after",
+        "content_loss_after",
+        "elapsed_s",
+    }
+    assert figures["seconds"] == pytest.approx(2.0)
+    assert figures["style_loss_after"] < figures["style_loss_before"]
+    y, rate = sf.read(out, always_2d=True)
+    assert rate == SR and y.shape == (2 * SR, 2)
+    assert main(["remix", str(tmp_path / "content.wav"), str(tmp_path / "nope.wav"), "--out", str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err
