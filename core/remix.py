@@ -90,6 +90,8 @@ def content_weight(strength: float) -> float:
     (the content then survives only through the initialization from the content spectrogram).
     """
     return CONTENT_BALANCE * ((1.0 - strength) / strength) ** 2
+
+
 #: Content weight of the paper's absolute loss (Ulyanov & Lebedev's code: ALPHA = 1e-2).
 PAPER_ALPHA = 1e-2
 #: Overlap crossfaded between neighbouring optimization chunks, in seconds.
