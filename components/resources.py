@@ -258,7 +258,6 @@ def album_cover(album: str, artist: str, genre: str | None, mood: str | None, st
 
     return make_cover(album=album, artist=artist, genre=genre, mood=mood, style=style, seed=seed)
 
-
 # --- editor ---
 
 
@@ -271,3 +270,19 @@ def editor_renderer():
     from core.editor.render import Renderer
 
     return Renderer()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def editor_preview_wav(fingerprint: str, _y, sr: int) -> bytes:
+    """16-bit WAV of an editor preview, cached by the project's fingerprint (its stems and operations).
+
+    Encoded without dither (a preview, ~0.1 s for 3 minutes); exports go through ``core.audio.io.encode``.
+    """
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(_y, -1.0, 1.0).T, int(sr), format="WAV", subtype="PCM_16")
+    return buf.getvalue()
