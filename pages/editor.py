@@ -52,7 +52,13 @@ def _set_project(project, *, row_id: int | None) -> None:
 
 
 def _fingerprint(project) -> str:
-    return hashlib.sha256(json.dumps([o.to_dict() for o in project.ops]).encode()).hexdigest()[:16]
+    """Digest of what a render depends on: the stems' content, the song's metadata and the ops in effect."""
+    doc = {
+        "stems": [s.content_id for s in project.stems],
+        "meta": project.meta,
+        "ops": [o.to_dict() for o in project.ops],
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def _apply(op) -> None:
@@ -364,13 +370,14 @@ def workspace() -> None:
 
     left, right = st.columns([3, 1])
     with left:
-        from components.player import wav_bytes
-
         st.markdown("**Preview**")
-        st.audio(wav_bytes(render.mix, sr=render.sr), format="audio/wav")
+        st.audio(
+            resources.editor_preview_wav(_fingerprint(project), render.mix, render.sr), format="audio/wav"
+        )
         if st.toggle("A/B: compare with the original", key="ed_ab"):
             original = resources.editor_renderer().render_original(project, sources=_sources())
-            st.audio(wav_bytes(original.mix, sr=original.sr), format="audio/wav")
+            wav = resources.editor_preview_wav(_fingerprint(project.original()), original.mix, original.sr)
+            st.audio(wav, format="audio/wav")
             st.caption("Original (no edits), mastered the same way.")
         from core.editor.render import loop_regions
 

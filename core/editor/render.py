@@ -649,12 +649,21 @@ class Renderer:
                     stems[name] = self._put(keys[name], _frozen(y))
         report(progress, 0.85, "Mixing")
         t1 = time.perf_counter()
-        bus = self.mix(stems, state, sr=sr, mastered=False)
-        t2 = time.perf_counter()
-        if mastered and bus.shape[1] > 0:
-            from core.audio.loudness import master
+        mix_key = _digest(
+            "mix", [keys[t.name] for t in state.tracks],
+            [[t.name, t.gain_db, t.pan, t.mute, t.solo] for t in state.tracks],
+            [e.to_dict() for e in state.master_chain], state.fade_in_s, state.fade_out_s, mastered, sr,
+        )  # fmt: skip
+        bus = self._get(mix_key)
+        t2 = t1
+        if bus is None:
+            bus = self.mix(stems, state, sr=sr, mastered=False)
+            t2 = time.perf_counter()
+            if mastered and bus.shape[1] > 0:
+                from core.audio.loudness import master
 
-            bus = np.ascontiguousarray(master(bus, sr=sr), dtype=np.float32)
+                bus = master(bus, sr=sr)
+            bus = self._put(mix_key, _frozen(bus))
         timings = {"stems": t1 - t0, "mix": t2 - t1, "master": time.perf_counter() - t2}
         report(progress, 1.0, "Done")
         ordered = {t.name: stems[t.name] for t in state.tracks}
