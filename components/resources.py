@@ -258,6 +258,7 @@ def album_cover(album: str, artist: str, genre: str | None, mood: str | None, st
 
     return make_cover(album=album, artist=artist, genre=genre, mood=mood, style=style, seed=seed)
 
+
 # --- editor ---
 
 
