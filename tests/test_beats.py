@@ -1,0 +1,284 @@
+"""Add beats (core.beats and ``python -m core add-beats``) on songs made in code with a known grid and key.
+
+The test song: a I-vi-IV-V progression in C major (one chord per bar, harmonic tones re-struck on every
+beat) over a click, at 100 bpm unless told otherwise; its true beat times and chords are known.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.errors import InputError, StudioError
+
+SR = 44100
+PROG = [
+    ("C:maj", (48, 52, 55, 60)),
+    ("A:min", (45, 52, 57, 60)),
+    ("F:maj", (41, 53, 57, 60)),
+    ("G:maj", (43, 55, 59, 62)),
+]
+
+
+def make_song(bpm: float = 100.0, bars: int = 12, drift: float = 0.0, start: float = 0.5):
+    """``(y, beats, chords)``: the test song, its true beat times (s) and chords ``(start, end, label)``.
+
+    ``drift`` makes the beat period change linearly from ``1 - drift`` to ``1 + drift`` times ``60/bpm``.
+    """
+    nbeats = bars * 4
+    periods = 60.0 / bpm * (1.0 + drift * np.linspace(-1.0, 1.0, nbeats))
+    beats = start + np.concatenate([[0.0], np.cumsum(periods[:-1])])
+    end = beats[-1] + periods[-1]
+    n = int((end + 1.0) * SR)
+    y = np.zeros(n, np.float64)
+    chords = []
+    for b in range(bars):
+        label, notes = PROG[b % 4]
+        s = beats[4 * b]
+        e = beats[4 * b + 4] if 4 * b + 4 < nbeats else end
+        chords.append((float(s), float(e), label))
+        for k in range(4):
+            t0 = beats[4 * b + k]
+            i0, i1 = int(t0 * SR), int(e * SR)
+            tt = np.arange(i1 - i0) / SR
+            env = np.exp(-tt * (1.5 if k == 0 else 3.0)) * (1 - np.exp(-tt * 200))
+            for p in notes if k == 0 else notes[1:]:
+                f = 440.0 * 2 ** ((p - 69) / 12)
+                for h in range(1, 5 if k == 0 else 2):
+                    y[i0:i1] += (0.12 if k == 0 else 0.05) / h * env * np.sin(2 * np.pi * f * h * tt)
+    rng = np.random.default_rng(0)
+    burst = rng.standard_normal(int(0.02 * SR)) * np.exp(-np.linspace(0, 8, int(0.02 * SR)))
+    for i, t in enumerate(beats):
+        j = int(t * SR)
+        y[j : j + burst.size] += (0.35 if i % 4 == 0 else 0.2) * burst
+    y = 0.5 * y / np.abs(y).max()
+    return np.tile(y.astype(np.float32), (2, 1)), beats, chords
+
+
+def f_measure(ref, est, window: float = 0.07) -> float:
+    """Beat F-measure (one-to-one matches within ``window`` s)."""
+    ref, est = np.sort(np.asarray(ref)), np.sort(np.asarray(est))
+    i = j = hits = 0
+    while i < ref.size and j < est.size:
+        d = est[j] - ref[i]
+        if abs(d) <= window:
+            hits, i, j = hits + 1, i + 1, j + 1
+        elif d < 0:
+            j += 1
+        else:
+            i += 1
+    return 0.0 if hits == 0 else 2 * hits / (ref.size + est.size)
+
+
+def chord_tone_share(notes, beats, chords) -> tuple[float, int]:
+    """Share of bass notes starting on a strong beat (1 or 3 of the bar) whose pitch is in the chord."""
+    from core.music.theory import parse_chord
+
+    ok = total = 0
+    for n in notes:
+        k = int(np.argmin(np.abs(beats - n["start"])))
+        if abs(beats[k] - n["start"]) > 0.06 or k % 2:
+            continue
+        label = next(c[2] for c in chords if c[0] - 0.06 <= n["start"] < c[1])
+        total += 1
+        ok += n["pitch"] % 12 in parse_chord(label).pitch_classes
+    return ok / max(total, 1), total
+
+
+@pytest.fixture(scope="module")
+def samplers():
+    from core.beats import load_beat_samplers
+
+    return load_beat_samplers()
+
+
+@pytest.fixture(scope="module")
+def song():
+    return make_song()
+
+
+@pytest.fixture(scope="module")
+def result(song, samplers):
+    from core.beats import add_beats
+
+    return add_beats(song[0], sr=SR, seed=0, samplers=samplers)
+
+
+def test_stems_aligned_same_length_and_original_bit_identical(song, result):
+    y = song[0]
+    assert set(result.stems) == {"original", "drums", "bass"}
+    assert result.sr == SR
+    for name, stem in result.stems.items():
+        assert stem.shape == y.shape, name
+        assert stem.dtype == np.float32, name
+    assert result.mix.shape == y.shape and result.mix.dtype == np.float32
+    assert np.array_equal(result.stems["original"], y)
+    assert result.stems["original"] is not y
+    for name in ("drums", "bass"):
+        assert np.sqrt(np.mean(result.stems[name] ** 2)) > 1e-3, f"{name} stem is silent"
+
+
+def test_analysis_finds_the_known_tempo_key_and_chords(song, result):
+    a = result.analysis
+    assert abs(a.tempo_bpm - 100.0) <= 4.0
+    assert a.key == "C major"
+    assert result.confidence > 0.3 and not result.warnings
+    labels = {lab for _, _, lab in a.chords}
+    assert {"C:maj", "A:min", "F:maj", "G:maj"} <= labels
+    # downbeats on bar starts (every 4th true beat, within 70 ms)
+    assert f_measure(song[1][::4], a.downbeats) > 0.8
+
+
+def test_drum_onsets_land_on_the_true_beat_grid(song, samplers):
+    import librosa
+
+    from core.beats import add_beats
+
+    y, beats, _ = song
+    r = add_beats(y, sr=SR, bass=False, complexity=0.3, seed=1, samplers=samplers)
+    onsets = librosa.onset.onset_detect(y=r.stems["drums"].mean(axis=0), sr=SR, units="time")
+    assert onsets.size >= beats.size // 2
+    assert f_measure(beats, onsets) > 0.7
+    # the drum notes themselves sit on the 16th grid of the true beats
+    grid = np.interp(np.arange(beats.size * 4) / 4, np.arange(beats.size), beats)
+    starts = np.array([n["start"] for n in r.drum_notes])
+    dev = np.min(np.abs(starts[:, None] - grid[None, :]), axis=1)
+    assert np.mean(dev < 0.04) > 0.9
+    assert not r.bass_notes and np.array_equal(r.stems["bass"], np.zeros_like(y))
+
+
+def test_bass_plays_chord_tones_on_strong_beats(song, result):
+    share, total = chord_tone_share(result.bass_notes, song[1], song[2])
+    assert total >= 6
+    assert share >= 0.8
+    pitches = [n["pitch"] for n in result.bass_notes]
+    assert min(pitches) >= 28 and max(pitches) <= 55
+
+
+def test_mix_is_mastered(result):
+    from core.audio.loudness import integrated_lufs, true_peak_dbfs
+
+    assert abs(integrated_lufs(result.mix, sr=SR) + 14.0) <= 1.0
+    assert true_peak_dbfs(result.mix, sr=SR) <= -1.0 + 0.05
+
+
+def test_same_seed_same_output_other_seed_differs(song, result, samplers):
+    from core.beats import add_beats
+
+    again = add_beats(song[0], sr=SR, seed=0, samplers=samplers, analysis=result.analysis)
+    assert np.array_equal(again.mix, result.mix)
+    assert again.drum_notes == result.drum_notes
+    other = add_beats(song[0], sr=SR, seed=5, samplers=samplers, analysis=result.analysis)
+    assert other.drum_notes != result.drum_notes
+
+
+def test_grid_warps_with_tempo_drift(samplers):
+    """Beats that slow down from 92 to 108 bpm-equivalents: the notes follow the drifting beats."""
+    from core.beats import add_beats
+
+    y, beats, _ = make_song(bars=10, drift=0.08)
+    r = add_beats(y, sr=SR, bass=False, humanize=0.0, complexity=0.3, seed=2, samplers=samplers)
+    grid = np.interp(np.arange(beats.size * 4) / 4, np.arange(beats.size), beats)
+    starts = np.array([n["start"] for n in r.drum_notes])
+    dev = np.min(np.abs(starts[:, None] - grid[None, :]), axis=1)
+    assert np.mean(dev < 0.04) > 0.9
+    # a steady grid at the mean tempo would be off by far more at the ends
+    steady = beats[0] + np.arange(beats.size * 4) * np.mean(np.diff(beats)) / 4
+    dev_steady = np.min(np.abs(starts[:, None] - steady[None, :]), axis=1)
+    assert np.mean(dev_steady < 0.04) < np.mean(dev < 0.04)
+
+
+def test_ducking_dips_the_bass_under_each_kick():
+    from core.beats import DUCK_DB, _duck_gain
+
+    g = _duck_gain(np.array([1.0, 3.0]), n=SR * 4, sr=SR, depth_db=DUCK_DB)
+    db = 20 * np.log10(g)
+    assert g.shape == (SR * 4,)
+    assert abs(db[int(1.005 * SR)] + DUCK_DB) < 0.5
+    assert db[int(0.5 * SR)] > -0.01 and db[int(2.5 * SR)] > -0.5
+    assert abs(db[int(3.005 * SR)] + DUCK_DB) < 0.5
+
+
+def test_tempo_and_key_corrections(song, result, samplers):
+    from core.audio.analysis import tempo_from_taps
+    from core.beats import add_beats, apply_corrections
+
+    half = apply_corrections(result.analysis, tempo_override=50.0)
+    assert abs(half.tempo_bpm - 50.0) < 2.0
+    assert len(half.beats) == pytest.approx(len(result.analysis.beats) / 2, abs=1)
+    taps = song[1][4:12]
+    tapped = apply_corrections(result.analysis, tempo_override=tempo_from_taps(taps))
+    assert abs(tapped.tempo_bpm - result.analysis.tempo_bpm) < 4.0
+    steady = apply_corrections(result.analysis, tempo_override=75.0)  # not a simple ratio: steady grid
+    assert np.allclose(np.diff(steady.beats), 0.8)
+    keyed = add_beats(song[0], sr=SR, key_override="A minor", samplers=samplers, analysis=result.analysis)
+    assert keyed.analysis.key == "A minor" and keyed.analysis.key_confidence == 1.0
+    with pytest.raises(InputError, match="30"):
+        apply_corrections(result.analysis, tempo_override=500.0)
+    with pytest.raises(StudioError):
+        apply_corrections(result.analysis, key_override="H minor")
+
+
+def test_bad_inputs_give_clear_messages_or_low_confidence(samplers):
+    from core.beats import add_beats
+
+    with pytest.raises(InputError, match="silent"):
+        add_beats(np.zeros((2, SR * 6), np.float32), sr=SR, samplers=samplers)
+    with pytest.raises(InputError, match="at least 4 s"):
+        add_beats(make_song(bars=1)[0][:, : 2 * SR], sr=SR, samplers=samplers)
+    y = make_song(bars=4)[0]
+    for kwargs, word in (
+        ({"complexity": 2.0}, "complexity"),
+        ({"drums": False, "bass": False}, "drums, bass or both"),
+        ({"style": "polka"}, "polka"),
+        ({"drums_db": 40.0}, "drums_db"),
+    ):
+        with pytest.raises(InputError, match=word):
+            add_beats(y, sr=SR, samplers=samplers, **kwargs)
+    bad = y.copy()
+    bad[0, 100] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        add_beats(bad, sr=SR, samplers=samplers)
+    noise = np.random.default_rng(3).uniform(-0.3, 0.3, (2, SR * 8)).astype(np.float32)
+    try:
+        r = add_beats(noise, sr=SR, samplers=samplers)
+    except InputError as exc:
+        assert "beat" in str(exc)
+    else:
+        assert r.confidence < 0.3 and any("No steady beat" in w for w in r.warnings)
+        assert r.mix.shape == noise.shape
+
+
+def test_cli_json_and_stems(tmp_path, song):
+    import contextlib
+    import io
+
+    from core.__main__ import main
+    from core.audio import io as aio
+
+    src = tmp_path / "song.wav"
+    src.write_bytes(aio.encode(song[0], sr=SR, fmt="wav"))
+    out, stems = tmp_path / "out" / "mix.wav", tmp_path / "stems"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(
+            ["add-beats", str(src), "--drums", "--bass", "--out", str(out), "--stems", str(stems), "--json"]
+        )
+    assert rc == 0
+    info = json.loads(buf.getvalue())
+    assert {"tempo_bpm", "beats", "downbeats", "key", "chords"} <= set(info)
+    assert abs(info["tempo_bpm"] - 100.0) <= 4.0 and info["key"] == "C major"
+    assert all(set(c) == {"start", "end", "label"} for c in info["chords"]) and info["chords"]
+    assert all(isinstance(t, float) for t in info["beats"]) and set(info["downbeats"]) <= set(info["beats"])
+    import soundfile as sf
+
+    mix_info = sf.info(str(out))
+    for name in ("original", "drums", "bass"):
+        si = sf.info(str(stems / f"{name}.wav"))
+        assert (si.samplerate, si.frames, si.channels) == (mix_info.samplerate, mix_info.frames, 2)
+    assert mix_info.frames == song[0].shape[1]
+    # a missing file and a bad output format: exit status 2 and a message, no traceback
+    assert main(["add-beats", str(tmp_path / "nope.wav"), "--out", str(out)]) == 2
+    assert main(["add-beats", str(src), "--out", str(tmp_path / "x.txt")]) == 2
