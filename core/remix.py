@@ -192,7 +192,8 @@ class RemixResult:
         Wall time of the whole job.
     content_spec, style_spec, result_spec : np.ndarray
         ``log1p`` magnitude spectrogram previews (frequency rows x time columns, float32) of the content
-        excerpt, the style excerpt and the result, at most ``PREVIEW_BINS x PREVIEW_FRAMES``.
+        excerpt, the style excerpt and the result, at most ``PREVIEW_BINS x PREVIEW_FRAMES``, all with
+        the same time scale (:attr:`spec_frame_s`).
     spec_hz : np.ndarray
         Centre frequency of each preview row (Hz).
     spec_frame_s : float
@@ -454,11 +455,11 @@ def griffin_lim(mag, *, n_iter: int, length: int, init_phase=None, momentum: flo
     return _istft(spec, length, torch)
 
 
-def _preview(logmag: np.ndarray) -> np.ndarray:
-    """Mean-pool a ``(bins, frames)`` spectrogram to at most PREVIEW_BINS x PREVIEW_FRAMES."""
+def _preview(logmag: np.ndarray, *, time_factor: int | None = None) -> np.ndarray:
+    """Mean-pool ``(bins, frames)`` to at most PREVIEW_BINS rows and ``time_factor`` frames a column."""
     bins, frames = logmag.shape
     fb = max(1, math.ceil(bins / PREVIEW_BINS))
-    ft = max(1, math.ceil(frames / PREVIEW_FRAMES))
+    ft = time_factor or max(1, math.ceil(frames / PREVIEW_FRAMES))
     pb, pt = (-bins) % fb, (-frames) % ft
     padded = np.pad(logmag, ((0, pb), (0, pt)), mode="edge")
     return (
@@ -693,6 +694,8 @@ def remix(
 
     audio = master(stereo, sr=out_sr).astype(np.float32)
     report(progress, 1.0, "done")
+    # one time scale for the three previews (the style excerpt may be longer than the content)
+    pool = max(1, math.ceil(max(c_log_np.shape[1], s_log_np.shape[1]) / PREVIEW_FRAMES))
     return RemixResult(
         audio=audio,
         sr=int(out_sr),
@@ -701,11 +704,11 @@ def remix(
         style_loss_after=float(style_after),
         content_loss_after=float(content_after),
         elapsed_s=time.perf_counter() - t0,
-        content_spec=_preview(c_log_np),
-        style_spec=_preview(s_log_np),
-        result_spec=_preview(result_log),
+        content_spec=_preview(c_log_np, time_factor=pool),
+        style_spec=_preview(s_log_np, time_factor=pool),
+        result_spec=_preview(result_log, time_factor=pool),
         spec_hz=_preview(np.fft.rfftfreq(N_FFT, 1.0 / WORK_SR)[:, None].astype(np.float32))[:, 0],
-        spec_frame_s=HOP / WORK_SR * max(1, math.ceil(result_log.shape[1] / PREVIEW_FRAMES)),
+        spec_frame_s=HOP / WORK_SR * pool,
         notes=tuple(notes),
         evaluations=evals_done,
     )

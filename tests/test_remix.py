@@ -259,3 +259,13 @@ def test_cli_writes_the_remix_and_prints_json(tmp_path, capsys):
     assert rate == SR and y.shape == (2 * SR, 2)
     assert main(["remix", str(tmp_path / "content.wav"), str(tmp_path / "nope.wav"), "--out", str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_previews_share_one_time_scale_when_the_style_is_longer():
+    r = remix(melody(2.0), beat(5.0), sr=SR, strength=0.0, threads=1)
+    assert r.audio.shape == (2, 2 * SR)
+    assert r.result_spec.shape == r.content_spec.shape
+    assert r.style_spec.shape[1] > 2 * r.content_spec.shape[1]
+    assert r.style_spec.shape[1] * r.spec_frame_s == pytest.approx(5.0, abs=0.1)
+    assert r.content_spec.shape[1] * r.spec_frame_s == pytest.approx(2.0, abs=0.1)
+    assert r.spec_hz[0] < 50 and r.spec_hz[-1] > 10000 and np.all(np.diff(r.spec_hz) > 0)
