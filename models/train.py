@@ -100,8 +100,8 @@ def _fit(
     return model, history
 
 
-def _write_results(name: str, results: dict, out_dir: Path | None = None) -> Path:
-    out_dir = out_dir or RESULTS_DIR
+def _write_results(name: str, results: dict, out_dir: str | Path | None = None) -> Path:
+    out_dir = Path(out_dir) if out_dir else RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
@@ -246,14 +246,13 @@ def drum_baselines(train, valid, test) -> dict:
 
 
 def train_drums(args: argparse.Namespace) -> dict:
-    import torch
-
+    """Train the drum model (see the module docstring)."""
     from models.data_groove import load_groove
     from models.drums import STYLES, DrumsConfig, DrumsLSTM
 
     _setup(args)
     data = load_groove(args.data, cache_dir=args.cache)
-    train, valid, test = data["train"], data["validation"], data["test"]
+    train, valid = data["train"], data["validation"]
     styles = list(STYLES)
     cfg = DrumsConfig(hidden=args.hidden or DrumsConfig.hidden)
     model = DrumsLSTM(cfg)
@@ -294,19 +293,29 @@ def train_drums(args: argparse.Namespace) -> dict:
         "seed": args.seed,
     }
     save_checkpoint(args.out, model=model, config=cfg, meta=meta)
+    model.meta = meta
+    res = {**evaluate("drums", model, data=args.data, cache=args.cache), "history": history}
+    res["command"] = " ".join(sys.argv)
+    _write_results("drums", res, args.results_dir)
+    return res
+
+
+def _eval_drums(model, data) -> dict:
+    import torch
+
+    from models.drums import STYLES
+
+    train, valid, test = data["train"], data["validation"], data["test"]
+    styles = list(getattr(model, "meta", {}).get("styles", STYLES))
     with torch.no_grad():
-        res = {
+        return {
             "model": "drums",
             "units": "bits per step and drum class (hit/no hit), Groove test split, teacher forced",
             "test": drum_eval(model, test, styles, tap=False),
             "test_with_tap": drum_eval(model, test, styles, tap=True),
             "baselines": drum_baselines(train, valid, test),
-            "history": history,
             "parameters": sum(p.numel() for p in model.parameters()),
-            "command": " ".join(sys.argv),
         }
-    _write_results("drums", res)
-    return res
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -461,8 +470,9 @@ def _harmony_triples(seqs) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
 
 
 def train_harmony(args: argparse.Namespace) -> dict:
+    """Train the chord progression model (see the module docstring)."""
     from models.data_pop909 import load_pop909
-    from models.harmony import VOCAB, HarmonyConfig, build_model
+    from models.harmony import HarmonyConfig, build_model
 
     _setup(args)
     data = load_pop909(args.data, cache_dir=args.cache)
@@ -490,22 +500,26 @@ def train_harmony(args: argparse.Namespace) -> dict:
         "trained_on": "POP909 songs 001-727 (chord_midi.txt, key_audio.txt)", "seed": args.seed,
     }  # fmt: skip
     save_checkpoint(args.out, model=model, config=cfg, meta=meta)
+    res = {**_eval_harmony(model, seqs, trip["test"]), "history": history, "command": " ".join(sys.argv)}
+    _write_results("harmony", res, args.results_dir)
+    return res
+
+
+def _eval_harmony(model, seqs: dict, test_trip: list) -> dict:
+    from models.harmony import VOCAB
+
     toks = {k: [s["tokens"] for s in v] for k, v in seqs.items()}
     halves = [[s["half"] % 8 for s in seqs[k]] for k in ("train", "validation", "test")]
-    res = {
+    return {
         "model": "harmony",
         "units": "bits per half-bar chord token (key-relative root x 9 qualities + N), POP909 songs 819-909",
-        "test": {"nll_bits_per_token": token_nll_bits(model, trip["test"])},
+        "test": {"nll_bits_per_token": token_nll_bits(model, test_trip)},
         "baselines": token_baselines(
             toks["train"], toks["validation"], toks["test"], lambda sp, i: halves[sp][i], VOCAB, 8
         ),
         "sequences": {k: len(v) for k, v in seqs.items()},
-        "history": history,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "command": " ".join(sys.argv),
     }
-    _write_results("harmony", res)
-    return res
 
 
 def _pop_features(kind: str, a: dict, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
@@ -543,16 +557,15 @@ def _pop_features(kind: str, a: dict, rng: np.random.Generator | None) -> tuple[
 
 
 def _train_steps_model(args: argparse.Namespace, kind: str) -> dict:
-    import torch
 
     from models.data_pop909 import load_pop909
 
     if kind == "bass":
-        from models.bass import VOCAB, build_model
         from models.bass import BassConfig as Cfg
+        from models.bass import build_model
     else:
-        from models.melody import VOCAB, build_model
         from models.melody import MelodyConfig as Cfg
+        from models.melody import build_model
 
     _setup(args)
     data = load_pop909(args.data, cache_dir=args.cache)
@@ -586,24 +599,37 @@ def _train_steps_model(args: argparse.Namespace, kind: str) -> dict:
                 tgts.append(tok[1:])
             yield token_batch(prevs, conds, tgts)
 
-    def triples(ds, max_len: int | None = None):
-        out = []
-        for i in range(len(ds.lengths)):
-            tok, cond = _pop_features(kind, ds.song_arrays(i), None)
-            if max_len:
-                tok, cond = tok[: max_len + 1], cond[: max_len + 1]
-            out.append((np.r_[0, tok[:-1]].astype(np.int64), cond, tok))
-        return out
-
-    val_trip = triples(data["validation"])
+    val_trip = _pop_triples(kind, data["validation"])
     model, history = _fit(
         model=model, batches=batches, loss_fn=token_loss, val_fn=lambda: token_nll_bits(model, val_trip),
         epochs=args.epochs, lr=args.lr, seed=args.seed, max_minutes=args.max_minutes, name=kind,
     )  # fmt: skip
     meta = {"kind": kind, "trained_on": "POP909 songs 001-727", "seed": args.seed, "steps_per_beat": 4}
     save_checkpoint(args.out, model=model, config=cfg, meta=meta)
-    test_trip = triples(data["test"])
-    toks = {k: [t for _, _, t in triples(v)] for k, v in data.items()}
+    res = {**_eval_steps_model(kind, model, data), "history": history, "command": " ".join(sys.argv)}
+    _write_results(kind, res, args.results_dir)
+    return res
+
+
+def _pop_triples(kind: str, ds) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Whole-song ``(prev, cond, target)`` sequences of a split (no kick channel)."""
+    out = []
+    for i in range(len(ds.lengths)):
+        tok, cond = _pop_features(kind, ds.song_arrays(i), None)
+        out.append((np.r_[0, tok[:-1]].astype(np.int64), cond, tok))
+    return out
+
+
+def _eval_steps_model(kind: str, model, data) -> dict:
+    import torch
+
+    from models.bass import VOCAB as BASS_VOCAB
+    from models.melody import VOCAB as MELODY_VOCAB
+
+    vocab = BASS_VOCAB if kind == "bass" else MELODY_VOCAB
+    trip = {k: _pop_triples(kind, v) for k, v in data.items()}
+    test_trip = trip["test"]
+    toks = {k: [t for _, _, t in v] for k, v in trip.items()}
     pos = {
         k: [v.song_arrays(i)["pos"].astype(np.int64) for i in range(len(v.lengths))] for k, v in data.items()
     }
@@ -614,25 +640,48 @@ def _train_steps_model(args: argparse.Namespace, kind: str) -> dict:
             "units": "bits per 16th-note step (rest/hold/onset token), POP909 songs 819-909, teacher forced",
             "test": {"nll_bits_per_step": token_nll_bits(model, test_trip)},
             "baselines": token_baselines(
-                toks["train"], toks["validation"], toks["test"], lambda sp, i: pos_l[sp][i], VOCAB, 16
+                toks["train"], toks["validation"], toks["test"], lambda sp, i: pos_l[sp][i], vocab, 16
             ),
-            "history": history,
             "parameters": sum(p.numel() for p in model.parameters()),
-            "command": " ".join(sys.argv),
         }
     return res
 
 
 def train_bass(args: argparse.Namespace) -> dict:
-    res = _train_steps_model(args, "bass")
-    _write_results("bass", res)
-    return res
+    """Train the bass model (see the module docstring)."""
+    return _train_steps_model(args, "bass")
 
 
 def train_melody(args: argparse.Namespace) -> dict:
-    res = _train_steps_model(args, "melody")
-    _write_results("melody", res)
-    return res
+    """Train the melody model (see the module docstring)."""
+    return _train_steps_model(args, "melody")
+
+
+def evaluate(kind: str, model, *, data: str | Path, cache: str | Path | None = None) -> dict:
+    """Held-out evaluation of a trained model against its baselines (what training writes to results/).
+
+    Parameters
+    ----------
+    kind : {"drums", "bass", "harmony", "melody"}
+        Which model.
+    model : nn.Module
+        The model in eval mode (e.g. from :mod:`core.loaders`).
+    data : str or Path
+        The data set folder (``groove`` for drums, ``pop909`` for the others).
+    cache : str or Path, optional
+        Cache folder for the parsed data set.
+    """
+    if kind == "drums":
+        from models.data_groove import load_groove
+
+        return _eval_drums(model, load_groove(data, cache_dir=cache))
+    from models.data_pop909 import load_pop909
+
+    ds = load_pop909(data, cache_dir=cache)
+    if kind == "harmony":
+        seqs = {k: harmony_sequences(v) for k, v in ds.items()}
+        return _eval_harmony(model, seqs, _harmony_triples(seqs["test"]))
+    return _eval_steps_model(kind, model, ds)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -662,15 +711,16 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--hidden", type=int, default=0, help="LSTM width (default: the config's)")
         sp.add_argument("--max-minutes", type=float, default=9.0, help="wall-clock budget for training")
         sp.add_argument("--windows-per-epoch", type=int, default=4000, help="training sequences per epoch")
+        sp.add_argument(
+            "--results-dir", default=None, help="where <model>.json goes (default models/results)"
+        )
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    fn = {"drums": train_drums, "harmony": train_harmony, "bass": train_bass, "melody": train_melody}[
-        args.model
-    ]
-    res = fn(args)
+    trainers = {"drums": train_drums, "harmony": train_harmony, "bass": train_bass, "melody": train_melody}
+    res = trainers[args.model](args)
     print(json.dumps({k: v for k, v in res.items() if k != "history"}, indent=2))
     return 0
 
