@@ -14,12 +14,13 @@ For each configuration it prints:
 - content preservation: correlation of the result's chroma with the content's chroma (time-aligned),
   and with the style's chroma as the baseline.
 
-The published reference configuration (Ulyanov & Lebedev: 4096 random filters, L-BFGS 300 iterations
-from noise, Griffin-Lim 500 iterations from random phase) runs in the same process on the first 10 s, next to
-our balanced preset on the same 10 s, and the speed ratio is printed. ``--compare-trained`` also trains a
-network on our data (POP909 piano MIDI + Groove drums, rendered) and compares it with the random one.
+The published reference configuration (Ulyanov & Lebedev: 4096 random filters, the paper's loss,
+L-BFGS 300 iterations from noise, Griffin-Lim 500 iterations from random phase) runs in the same process on
+the first 10 s, next to our balanced preset on the same 10 s, and the speed ratio is printed.
+``--compare-trained`` also trains a network of the balanced preset's shape on our data (POP909 songs +
+Groove drums, rendered; :mod:`bench.remix_trained`) and runs the balanced preset with it on the same 10 s.
 
-Run: ``python -m bench.remix [--threads 2] [--seconds 30] [--ref-seconds 10] [--skip-reference]``
+Run: ``python -m bench.remix --threads 2 --compare-trained`` (``--skip-reference`` leaves out the slow part).
 """
 
 from __future__ import annotations
@@ -208,20 +209,23 @@ def evaluate(name, content, style, *, config, threads, seed, evalnet, network=No
     }
 
 
-def print_rows(rows) -> None:
+def print_header() -> None:
     head = (
         f"{'configuration':<34}{'clip s':>7}{'wall s':>8}{'cpu s':>8}{'style loss':>18}{'reduct.':>8}"
         f"{'eval-net':>9}{'mel-Gram':>9}{'chroma c':>9}{'chroma s':>9}{'evals':>6}"
     )
     print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(
-            f"{r['name']:<34}{r['seconds']:>7.1f}{r['wall']:>8.1f}{r['cpu']:>8.1f}"
-            f"{r['before']:>9.3f} ->{r['after']:>6.3f}{r['before'] / max(r['after'], 1e-12):>7.1f}x"
-            f"{r['eval_ratio']:>9.3f}{r['mel_ratio']:>9.3f}{r['chroma_content']:>9.3f}{r['chroma_style']:>9.3f}"
-            f"{r['evals']:>6d}"
-        )
+    print("-" * len(head), flush=True)
+
+
+def print_row(r) -> None:
+    print(
+        f"{r['name']:<34}{r['seconds']:>7.1f}{r['wall']:>8.1f}{r['cpu']:>8.1f}"
+        f"{r['before']:>9.3f} ->{r['after']:>6.3f}{r['before'] / max(r['after'], 1e-12):>7.1f}x"
+        f"{r['eval_ratio']:>9.3f}{r['mel_ratio']:>9.3f}{r['chroma_content']:>9.3f}{r['chroma_style']:>9.3f}"
+        f"{r['evals']:>6d}",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -233,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presets", default="fast,balanced", help="comma-separated presets on the main clip")
     parser.add_argument("--skip-reference", action="store_true", help="leave out the (slow) reference config")
     parser.add_argument("--compare-trained", action="store_true", help="also train a network and compare")
+    parser.add_argument(
+        "--train-steps", type=int, default=120, help="autoencoder steps for --compare-trained"
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -253,44 +260,45 @@ def main(argv: list[str] | None = None) -> int:
         f"# baseline: chroma correlation content-vs-style {correlation(chroma(content), chroma(style)):.3f}; "
         "ratios are result/content distances to the style (1 = unchanged, lower = closer to the style)"
     )
+    print_header()
     rows = []
+    common = {"threads": args.threads, "seed": args.seed, "evalnet": evalnet}
     for preset in [p for p in args.presets.split(",") if p]:
-        rows.append(
-            evaluate(
-                preset,
-                content,
-                style,
-                config=PRESETS[preset],
-                threads=args.threads,
-                seed=args.seed,
-                evalnet=evalnet,
-            )
-        )
+        rows.append(evaluate(preset, content, style, config=PRESETS[preset], **common))
+        print_row(rows[-1])
+    n = int(args.ref_seconds * SR)
+    clip_c, clip_s = content[:, :n], style[:, :n]
+    label = f"({args.ref_seconds:.0f} s)"
+    ours = evaluate(f"balanced {label}", clip_c, clip_s, config=PRESETS["balanced"], **common)
+    rows.append(ours)
+    print_row(ours)
     if args.compare_trained:
         from bench.remix_trained import train_network
 
         t1 = time.perf_counter()
-        net = train_network(n_filters=PRESETS["balanced"].n_filters, kernel=PRESETS["balanced"].kernel)
-        print(f"# trained network: {time.perf_counter() - t1:.0f} s of training (see bench/remix_trained.py)")
-        rows.append(
-            evaluate(
-                "balanced, trained network", content, style, config=PRESETS["balanced"], threads=args.threads,
-                seed=args.seed, evalnet=evalnet, network=net,
-            )
-        )  # fmt: skip
+        net = train_network(
+            n_filters=PRESETS["balanced"].n_filters,
+            kernel=PRESETS["balanced"].kernel,
+            stride=PRESETS["balanced"].stride,
+            steps=args.train_steps,
+        )
+        print(f"# trained network: {time.perf_counter() - t1:.0f} s to render data and train", flush=True)
+        trained = evaluate(
+            f"balanced, trained net {label}",
+            clip_c,
+            clip_s,
+            config=PRESETS["balanced"],
+            network=net,
+            **common,
+        )
+        rows.append(trained)
+        print_row(trained)
     if not args.skip_reference:
-        n = int(args.ref_seconds * SR)
-        c10, s10 = content[:, :n], style[:, :n]
-        ours = evaluate(
-            f"balanced ({args.ref_seconds:.0f} s)", c10, s10, config=PRESETS["balanced"],
-            threads=args.threads, seed=args.seed, evalnet=evalnet,
-        )  # fmt: skip
         ref = evaluate(
-            "reference 4096f LBFGS300 GL500", c10, s10, config=REFERENCE_CONFIG, threads=args.threads,
-            seed=args.seed, evalnet=evalnet,
-        )  # fmt: skip
-        rows += [ours, ref]
-    print_rows(rows)
+            f"reference 4096f LBFGS300 GL500 {label}", clip_c, clip_s, config=REFERENCE_CONFIG, **common
+        )
+        rows.append(ref)
+        print_row(ref)
     print(
         f"# machine load average (1/5/15 min) at the end: {' / '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
