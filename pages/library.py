@@ -15,14 +15,24 @@ from core.errors import StudioError
 st.title("My library")
 user = require_user("see your library")
 
+from core.editor.project import list_projects  # noqa: E402
 from core.library import delete_track, list_albums, list_user_tracks, rotate_share_token, update_track  # noqa: E402
 
 with Session(resources.engine()) as session:
     cards = [CardData.of(t) for t in list_user_tracks(session, owner_id=user.id)]
     albums = list_albums(session, owner_id=user.id)
     album_rows = [(a.name, a.artist, a.cover_key, a.titles_json) for a in albums]
+    projects = [(p.id, p.title, p.updated_at) for p in list_projects(session, owner_id=user.id)]
 
-tab_tracks, tab_albums = st.tabs([f"Tracks ({len(cards)})", f"Albums ({len(album_rows)})"])
+
+def _open_in_editor(**target: int) -> None:
+    st.session_state.update(target)
+    st.switch_page("pages/editor.py")
+
+
+tab_tracks, tab_projects, tab_albums = st.tabs(
+    [f"Tracks ({len(cards)})", f"Projects ({len(projects)})", f"Albums ({len(album_rows)})"]
+)
 
 with tab_tracks:
     if not cards:
@@ -69,6 +79,8 @@ with tab_tracks:
                     with Session(resources.engine()) as session:
                         rotate_share_token(session, track_id=card.id, user_id=user.id)
                     st.rerun()
+                if c2.button("Open in editor", key=f"edit_in_editor_{card.id}", icon=":material/tune:"):
+                    _open_in_editor(editor_track_id=card.id)
                 confirm = c2.checkbox("Yes, delete this track forever", key=f"confirm_{card.id}")
                 if c2.button("Delete track", key=f"delete_{card.id}", disabled=not confirm, type="secondary"):
                     try:
@@ -78,6 +90,15 @@ with tab_tracks:
                         st.rerun()
                     except StudioError as exc:
                         st.error(str(exc))
+
+with tab_projects:
+    if not projects:
+        st.info("No saved projects yet: generate a song or open a track in the editor and save it.")
+    for pid, title, updated in projects:
+        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1.markdown(f"**{md_escape(title)}**  \n:gray[saved {updated:%Y-%m-%d %H:%M} UTC]")
+        if c2.button("Open", key=f"open_project_{pid}", icon=":material/tune:"):
+            _open_in_editor(editor_project_id=pid)
 
 with tab_albums:
     import json

@@ -268,3 +268,14 @@ def test_account_change_password_and_delete(db):
     at.button[[b.label for b in at.button].index("Delete my account")].click().run()
     assert "was deleted" in _texts(at)
     assert _count(engine, User) == 0 and _count(engine, Track) == 0
+
+
+def test_library_opens_a_track_in_the_editor(db):
+    engine, storage = db
+    alice = make_user(engine)
+    tid = make_track(engine, storage, alice.id, title="Edit me", seconds=2.0)
+    at = _app("pages/library.py", user_id=alice.id)
+    assert "Projects (0)" in [t.label for t in at.tabs]
+    at.button(key=f"edit_in_editor_{tid}").click().run()
+    assert not at.exception, at.exception
+    assert "Edit me" in _texts(at) + "".join(t.value for t in at.text_input)
