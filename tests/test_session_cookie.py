@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from components.session import decode_cookie_username
 
-KEY = "k" * 48
+KEY = "k" * 64
 
 
 def _token(username="alice", *, key=KEY, days=1.0, alg="HS256"):
