@@ -347,5 +347,14 @@ def test_cli_writes_audio_stems_midi_and_json(tmp_path, capsys):
     y = load(out)
     assert y.shape[1] == pytest.approx(8 * SR, abs=2)
     assert sorted(p.name for p in (tmp_path / "stems").iterdir()) == ["bass.wav", "drums.wav", "guitar.wav"]
+    import soundfile as sf
+
+    stems = [
+        sf.read(tmp_path / "stems" / f"{n}.wav", dtype="float32")[0].T for n in ("drums", "bass", "guitar")
+    ]
+    mix = sf.read(out, dtype="float32")[0].T
+    total = np.sum(stems, axis=0)
+    assert total.shape == mix.shape
+    assert np.corrcoef(total.ravel(), mix.ravel())[0, 1] > 0.98  # the stems add up to the mix
     pm = pretty_midi.PrettyMIDI(str(tmp_path / "song.mid"))
     assert len(pm.instruments) == 3 and pm.get_tempo_changes()[1][0] == pytest.approx(104, abs=1e-3)

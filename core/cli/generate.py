@@ -41,7 +41,11 @@ def register(sub) -> None:
     p.add_argument("--seconds", type=float, default=30.0, help="length in seconds, 5-600 (default 30)")
     p.add_argument("--seed", type=int, default=0, help="random seed: same seed, same song (default 0)")
     p.add_argument("--out", required=True, help="output audio file (.wav, .mp3, .flac or .ogg)")
-    p.add_argument("--stems", default=None, help="folder to write one WAV per stem into")
+    p.add_argument(
+        "--stems",
+        default=None,
+        help="folder for one 32-bit float WAV per stem (the stems sum to the mix before its limiter)",
+    )
     p.add_argument("--midi", default=None, help="write all stems as one MIDI file here")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=run)
@@ -87,8 +91,11 @@ def run(args: argparse.Namespace) -> int:
     if args.stems:
         folder = Path(args.stems)
         folder.mkdir(parents=True, exist_ok=True)
+        import soundfile as sf
+
         for name, y in song.stems.items():
-            (folder / f"{name}.wav").write_bytes(encode(y, sr=song.sr, fmt="wav", bit_depth=24))
+            # float WAV: pre-limiter stems may peak above 1.0 and must not be clipped one by one
+            sf.write(folder / f"{name}.wav", y.T, song.sr, subtype="FLOAT")
     if args.midi:
         Path(args.midi).parent.mkdir(parents=True, exist_ok=True)
         Path(args.midi).write_bytes(song.midi_all)

@@ -49,6 +49,8 @@ from core.music.theory import (
 STEPS_PER_BEAT = 4
 #: Harmony-model draws per section kind before settling for the most varied progression.
 HARMONY_TRIES = 6
+#: Melody-model draws per section kind before settling for the busiest one.
+MELODY_TRIES = 4
 #: Largest share of pitched notes allowed to stay outside the scale as chromatic passing tones.
 MAX_CHROMATIC_SHARE = 0.015
 #: General MIDI drum pitches of the drum model's 9 classes (kick, snare, closed hat, open hat, low/mid/high
@@ -392,16 +394,26 @@ def _lead(
     def draw(sec: Section) -> list:
         start, beats = sec.start_bar * bpb, sec.bars * bpb
         rel = [(s - start, e - start, c) for s, e, c in _chords_in(chords, start, start + beats)]
-        return samplers.melody(
-            key=pc_name(key.tonic_pc),
-            mode=mode,
-            chords=rel,
-            beats=beats,
-            seed=sub_seed(seed, "melody", sec.name),
-            temperature=mood.temperature,
-            register=72 + mood.register,
-            density=float(np.clip(mood.density * (0.6 + 0.5 * sec.energy), 0.25, 2.0)),
-        )
+        # a lead that hardly plays is no lead: redraw (up to MELODY_TRIES) until it has a note per bar
+        best: list = []
+        for attempt in range(MELODY_TRIES):
+            notes = list(
+                samplers.melody(
+                    key=pc_name(key.tonic_pc),
+                    mode=mode,
+                    chords=rel,
+                    beats=beats,
+                    seed=sub_seed(seed, "melody", sec.name, attempt),
+                    temperature=mood.temperature,
+                    register=72 + mood.register,
+                    density=float(np.clip(mood.density * (0.6 + 0.5 * sec.energy), 0.25, 2.0)),
+                )
+            )
+            if len(notes) > len(best):
+                best = notes
+            if len(notes) >= sec.bars:
+                break
+        return best
 
     for sec, out in _model_part(plan, roles, "lead", draw):
         start, beats = sec.start_bar * bpb, sec.bars * bpb

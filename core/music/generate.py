@@ -45,8 +45,8 @@ from core.progress import ProgressFn, report
 
 #: RMS level (dBFS, before the common loudness gain) each role is balanced to.
 ROLE_LEVEL_DB = {
-    "drums": -18.0, "bass": -19.5, "keys": -23.0, "pad": -27.0, "strings": -26.0, "guitar": -23.5,
-    "brass": -25.0, "pluck": -25.5, "arp": -26.5, "lead": -21.5,
+    "drums": -20.0, "bass": -19.5, "keys": -23.0, "pad": -27.0, "strings": -26.0, "guitar": -23.5,
+    "brass": -25.0, "pluck": -25.5, "arp": -26.5, "lead": -21.0,
 }  # fmt: skip
 TARGET_LUFS = -14.0
 CEILING_DBTP = -1.0
@@ -62,7 +62,8 @@ class Song:
     ----------
     stems : dict of str to np.ndarray
         One float32 ``(2, n)`` array per instrument role, sample-aligned, all ``n`` long; their sum is the
-        mix before the limiter (see the module docstring).
+        mix before the limiter (see the module docstring). Being pre-limiter, a stem's peaks may exceed
+        1.0 (drum transients): export stems as float (or scale them together), never clip them one by one.
     mix : np.ndarray
         ``master(sum(stems))``: -14 LUFS, true peak <= -1 dBTP.
     sr : int
