@@ -1,0 +1,241 @@
+"""Evaluate core.audio.analysis on POP909 songs rendered to audio.
+
+Builds an evaluation set in code: N songs of POP909 (MELODY + BRIDGE + PIANO tracks, no drums or bass)
+are rendered with midirenderer and pretty_midi's General MIDI soundfont (TimGM6mb.sf2), and compared
+with the data set's annotations (``beat_midi.txt``, ``key_audio.txt``, ``chord_midi.txt``).
+
+Prints: tempo accuracy (share within 4 % of the truth), beat and downbeat F-measure (+-70 ms,
+first 5 s ignored as in mir_eval), key accuracy (tonic + mode), chord accuracy (root + maj/min, frame
+wise at 10 Hz), and analysis time per 3 minutes of audio.
+
+Usage::
+
+    python bench/analysis.py [--data ../shared/data/pop909] [--songs 20] [--cache DIR] [--verbose]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from core.audio import io as aio
+from core.audio.analysis import PITCH_NAMES, analyze
+
+SR = 44100
+_ENHARMONIC = {
+    "Db": "C#",
+    "D#": "Eb",
+    "Gb": "F#",
+    "G#": "Ab",
+    "A#": "Bb",
+    "Cb": "B",
+    "Fb": "E",
+    "E#": "F",
+    "B#": "C",
+}
+
+
+def pitch_class(name: str) -> int:
+    """Pitch class of a note name like ``"Gb"`` or ``"C#"``."""
+    return PITCH_NAMES.index(_ENHARMONIC.get(name, name))
+
+
+def majmin(label: str) -> tuple[int, str] | str | None:
+    """Map a chord label to (root, "maj"|"min"), ``"N"``, or None when it is not scorable as maj/min."""
+    if label in ("N", "X"):
+        return "N"
+    root, _, quality = label.partition(":")
+    quality = quality.split("/")[0]
+    if quality.startswith("min") and not quality.startswith("minmaj"):
+        q = "min"
+    elif quality in ("maj", "maj7", "7", "maj6", "9", "maj9", "11", "13") or quality == "":
+        q = "maj"
+    else:
+        return None  # sus, dim, aug, hdim...
+    try:
+        return pitch_class(root), q
+    except ValueError:
+        return None
+
+
+def render_song(folder: Path, sf2: bytes) -> np.ndarray:
+    """Render MELODY+BRIDGE+PIANO of a POP909 song to float32 stereo at 44.1 kHz."""
+    import midirenderer
+    import pretty_midi
+
+    pm = pretty_midi.PrettyMIDI(str(folder / f"{folder.name}.mid"))
+    pm.instruments = [
+        inst
+        for inst in pm.instruments
+        if not inst.is_drum and inst.name.upper() in ("MELODY", "BRIDGE", "PIANO")
+    ]
+    buf = io.BytesIO()
+    pm.write(buf)
+    wav = midirenderer.render_wave_from(sf2, buf.getvalue())
+    return aio.decode(wav, filename="render.wav", sr=SR, limits=aio.AudioLimits(max_duration_s=1800.0))
+
+
+def load_truth(folder: Path) -> dict:
+    rows = np.loadtxt(folder / "beat_midi.txt", ndmin=2)
+    beats = rows[:, 0]
+    downbeats = rows[rows[:, 2] == 1, 0]
+    keys = [line.split() for line in (folder / "key_audio.txt").read_text().splitlines() if line.strip()]
+    key_row = max(keys, key=lambda r: float(r[1]) - float(r[0]))
+    tonic, _, mode = key_row[2].partition(":")
+    chords = []
+    for line in (folder / "chord_midi.txt").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 3:
+            chords.append((float(parts[0]), float(parts[1]), parts[2]))
+    return {
+        "beats": beats,
+        "downbeats": downbeats,
+        "tempo": 60.0 / float(np.median(np.diff(beats))),
+        "key": (pitch_class(tonic), "major" if mode.startswith("maj") else "minor"),
+        "chords": chords,
+    }
+
+
+def f_measure(ref: np.ndarray, est: np.ndarray, window: float = 0.07, skip: float = 5.0) -> float:
+    """Beat F-measure with a +-``window`` s tolerance; one-to-one matching; times < ``skip`` ignored."""
+    ref = np.sort(ref[ref >= skip])
+    est = np.sort(np.asarray(est)[np.asarray(est) >= skip])
+    if ref.size == 0 and est.size == 0:
+        return 1.0
+    if ref.size == 0 or est.size == 0:
+        return 0.0
+    i = j = hits = 0
+    while i < ref.size and j < est.size:
+        d = est[j] - ref[i]
+        if abs(d) <= window:
+            hits += 1
+            i += 1
+            j += 1
+        elif d < 0:
+            j += 1
+        else:
+            i += 1
+    p, r = hits / est.size, hits / ref.size
+    return 0.0 if hits == 0 else 2 * p * r / (p + r)
+
+
+def chord_accuracy(truth: list, est: tuple, duration: float, rate: float = 10.0) -> tuple[int, int]:
+    """(correct, scored) frames at ``rate`` Hz over frames whose true chord maps to maj/min/N."""
+    times = np.arange(0.0, duration, 1.0 / rate)
+
+    def label_at(segments, t):
+        starts = np.array([s[0] for s in segments])
+        k = np.searchsorted(starts, t, side="right") - 1
+        out = []
+        for kk, tt in zip(k, t, strict=True):
+            if kk < 0 or tt >= segments[kk][1]:
+                out.append("N")
+            else:
+                out.append(segments[kk][2])
+        return out
+
+    ref = label_at(truth, times)
+    hyp = label_at(list(est), times) if est else ["N"] * times.size
+    correct = scored = 0
+    for r, h in zip(ref, hyp, strict=True):
+        rm = majmin(r)
+        if rm is None:
+            continue
+        scored += 1
+        correct += int(rm == majmin(h))
+    return correct, scored
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "pop909")
+    )
+    parser.add_argument("--songs", type=int, default=20)
+    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "beattok-bench" / "pop909"))
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+
+    import pretty_midi
+
+    data = Path(args.data)
+    folders = sorted(p for p in data.iterdir() if p.is_dir() and (p / "beat_midi.txt").exists())
+    if not folders:
+        print(f"no POP909 songs under {data}", file=sys.stderr)
+        return 2
+    pick = np.linspace(0, len(folders) - 1, min(args.songs, len(folders))).round().astype(int)
+    folders = [folders[i] for i in pick]
+    sf2 = (Path(pretty_midi.__file__).parent / "TimGM6mb.sf2").read_bytes()
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.perf_counter()
+    analyze(np.random.default_rng(0).uniform(-0.1, 0.1, (2, SR * 5)).astype(np.float32), sr=SR)
+    warmup = time.perf_counter() - t0
+
+    tempo_ok = []
+    beat_f, down_f, key_ok = [], [], []
+    chord_c = chord_n = 0
+    seconds = audio_seconds = 0.0
+    for folder in folders:
+        cached = cache / f"{folder.name}.flac"
+        if cached.exists():
+            y = aio.load(cached, sr=SR, limits=aio.AudioLimits(max_duration_s=1800.0))
+        else:
+            y = render_song(folder, sf2)
+            cached.write_bytes(aio.encode(y, sr=SR, fmt="flac"))
+        truth = load_truth(folder)
+        t = time.perf_counter()
+        a = analyze(y, sr=SR)
+        dt = time.perf_counter() - t
+        seconds += dt
+        audio_seconds += a.duration_s
+        est_tempo = a.tempo_bpm or 0.0
+        tempo_ok.append(abs(est_tempo - truth["tempo"]) <= 0.04 * truth["tempo"])
+        beat_f.append(f_measure(truth["beats"], np.array(a.beats)))
+        down_f.append(f_measure(truth["downbeats"], np.array(a.downbeats)))
+        est_key = None
+        if a.key:
+            tonic, mode = a.key.split()
+            est_key = (pitch_class(tonic), mode)
+        key_ok.append(est_key == truth["key"])
+        c, n = chord_accuracy(truth["chords"], a.chords, a.duration_s)
+        chord_c += c
+        chord_n += n
+        if args.verbose:
+            print(
+                f"{folder.name}: tempo {est_tempo:6.1f} (true {truth['tempo']:6.1f})  "
+                f"beatF {beat_f[-1]:.3f}  downF {down_f[-1]:.3f}  "
+                f"key {a.key} (true {PITCH_NAMES[truth['key'][0]]} {truth['key'][1]})  "
+                f"chords {c / max(n, 1):.3f}  {dt:.2f} s",
+                flush=True,
+            )
+    n = len(folders)
+    print(
+        f"POP909 songs: {n} (MELODY+BRIDGE+PIANO rendered with TimGM6mb.sf2), "
+        f"{audio_seconds / 60:.1f} min of audio"
+    )
+    print(f"tempo accuracy (within 4%):       {np.mean(tempo_ok) * 100:5.1f} %")
+    print(f"beat F-measure (+-70 ms):         {np.mean(beat_f):.3f}")
+    print(f"downbeat F-measure (+-70 ms):     {np.mean(down_f):.3f}")
+    print(f"key accuracy (tonic + mode):      {np.mean(key_ok) * 100:5.1f} %")
+    print(
+        f"chord accuracy (root+maj/min):    {chord_c / max(chord_n, 1) * 100:5.1f} % "
+        f"of {chord_n} frames at 10 Hz"
+    )
+    print(
+        f"analysis time per 3-min song:     {seconds / audio_seconds * 180:.2f} s "
+        f"(warm; first call {warmup:.1f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,615 @@
+"""Music analysis: tempo, beats, downbeats, onsets, rhythm profile, key and chords.
+
+Everything is computed on a mono 22050 Hz version of the signal.
+
+* Onsets/tempo/beats: a spectral-flux onset envelope (librosa), a tempo estimate from the onset
+  autocorrelation with a log-normal prior, and dynamic-programming beat tracking (librosa) that follows
+  a *local* tempo curve (so ritardandi and drifting live tempos are tracked).
+* Key: Krumhansl-Schmuckler correlation of the track's average chroma with rotated major/minor profiles.
+* Chords: beat-synchronous chroma decoded with an HMM (Viterbi) over 24 major/minor triad templates plus
+  ``N`` (no chord), with a self-transition prior.
+* Downbeats: the bar phase (4/4) whose beats carry most chord changes, low-frequency onsets and accents.
+* Rhythm profile: mean onset strength at each of the 16 sixteenth-note positions of a bar
+  (``rhythm_steps``), the "tap" that conditions the drum model.
+
+librosa is imported inside the functions (never at import time). Its numba code is compiled on the
+first call of a fresh install (about 30 s once; later calls take ~1 s for a 3-minute song).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from core.errors import InputError
+from core.progress import ProgressFn, report
+
+#: Rate the analysis runs at.
+ANALYSIS_SR = 22050
+#: Hop of the onset envelope (samples at :data:`ANALYSIS_SR`, ~11.6 ms).
+ONSET_HOP = 256
+#: Hop of the chroma features (~46 ms).
+CHROMA_HOP = 1024
+
+PITCH_NAMES: tuple[str, ...] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+_MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+_MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+_MIN_SECONDS = 2.0  # shorter input: no tempo/key
+_SILENCE_LUFS = -60.0
+_TEMPO_MIN, _TEMPO_MAX = 30.0, 300.0
+_PRIOR_BPM, _PRIOR_OCTAVES = 95.0, 1.2
+
+
+@dataclass(frozen=True)
+class QuickAnalysis:
+    """Fast summary of a track (for the feed, uploads and the library).
+
+    Attributes
+    ----------
+    duration_s : float
+        Length in seconds.
+    loudness_lufs : float
+        Integrated loudness (``-inf`` for silence).
+    tempo_bpm : float or None
+        Tempo in BPM, None when no beat was found.
+    key : str or None
+        Key like ``"A minor"``, None for silence/very short input.
+    beats : tuple of float
+        Beat times in seconds.
+    """
+
+    duration_s: float
+    loudness_lufs: float
+    tempo_bpm: float | None
+    key: str | None
+    beats: tuple[float, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Analysis:
+    """Full analysis of a track (the "add beats" screen and the drum/bass models use it).
+
+    Attributes
+    ----------
+    duration_s, loudness_lufs : float
+        Length (s) and integrated loudness (LUFS).
+    tempo_bpm : float or None
+        Global tempo (BPM, median of the beat grid), None when no beat was found.
+    tempo_confidence : float
+        0..1, how periodic the onsets are at that tempo.
+    beats : tuple of float
+        Beat times (s).
+    downbeats : tuple of float
+        Times of the first beat of each bar (4/4), a subset of ``beats``.
+    onsets : tuple of float
+        Onset times (s).
+    rhythm_steps : np.ndarray
+        float32 ``(16,)``: mean onset strength at each sixteenth-note position of a bar (position 0 is the
+        downbeat), scaled so the largest is 1; zeros when there is no beat grid.
+    key : str or None
+        Key like ``"A minor"``.
+    key_confidence : float
+        0..1: correlation of the chroma with the chosen key profile.
+    chords : tuple of (float, float, str)
+        ``(start, end, label)`` with labels ``"C:maj"``, ``"A:min"``, or ``"N"`` (no chord).
+    beats_per_bar : int
+        4.
+    """
+
+    duration_s: float
+    loudness_lufs: float
+    tempo_bpm: float | None
+    tempo_confidence: float
+    beats: tuple[float, ...]
+    downbeats: tuple[float, ...]
+    onsets: tuple[float, ...]
+    rhythm_steps: np.ndarray
+    key: str | None
+    key_confidence: float
+    chords: tuple[tuple[float, float, str], ...]
+    beats_per_bar: int = 4
+    onset_envelope: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)
+    onset_rate: float = ANALYSIS_SR / ONSET_HOP
+
+    def sixteenth_grid(self) -> np.ndarray:
+        """Times (s) of the sixteenth notes of the beat grid (4 per beat, linear between beats)."""
+        return _subdivide(np.asarray(self.beats, dtype=np.float64), 4)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict (rounded times; ``-inf`` loudness becomes None)."""
+        return {
+            "duration_s": round(self.duration_s, 3),
+            "loudness_lufs": _json_float(self.loudness_lufs),
+            "tempo_bpm": None if self.tempo_bpm is None else round(self.tempo_bpm, 2),
+            "tempo_confidence": round(self.tempo_confidence, 3),
+            "key": self.key,
+            "key_confidence": round(self.key_confidence, 3),
+            "beats": [round(t, 3) for t in self.beats],
+            "downbeats": [round(t, 3) for t in self.downbeats],
+            "onsets": [round(t, 3) for t in self.onsets],
+            "rhythm_steps": [round(float(v), 3) for v in self.rhythm_steps],
+            "chords": [[round(s, 3), round(e, 3), lab] for s, e, lab in self.chords],
+        }
+
+
+def _json_float(v: float) -> float | None:
+    return round(v, 2) if math.isfinite(v) else None
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _validate(y, *, sr) -> np.ndarray:
+    if not isinstance(y, np.ndarray):
+        raise InputError(f"audio must be a numpy array, got {type(y).__name__}")
+    if not np.issubdtype(y.dtype, np.floating):
+        raise InputError(f"audio must be floating point (float32), got dtype {y.dtype}")
+    if y.ndim == 1:
+        y = y[None, :]
+    if y.ndim != 2 or not 1 <= y.shape[0] <= 8:
+        raise InputError(f"audio must be shaped (channels, samples) with 1-8 channels, got shape {y.shape}")
+    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not 8000 <= int(sr) <= 192000:
+        raise InputError(f"sample rate must be an integer between 8000 and 192000 Hz, got {sr!r}")
+    if not np.isfinite(y).all():
+        raise InputError("audio contains NaN or infinite samples")
+    return y
+
+
+def _mono(y: np.ndarray, sr: int) -> np.ndarray:
+    m = y.astype(np.float32, copy=False).mean(axis=0)
+    if int(sr) != ANALYSIS_SR:
+        import soxr
+
+        m = soxr.resample(m, int(sr), ANALYSIS_SR, quality="MQ")
+    return np.ascontiguousarray(m, dtype=np.float32)
+
+
+def _segment_mean(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Mean of the columns of ``x`` (d, n) between consecutive frame ``bounds``.
+
+    An empty segment takes the nearest frame.
+    """
+    n = x.shape[1]
+    b = np.clip(bounds.astype(int), 0, n)
+    cs = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1, dtype=np.float64)], axis=1)
+    lo, hi = b[:-1], np.maximum(b[1:], b[:-1] + 1)
+    hi = np.minimum(hi, n)
+    lo = np.minimum(lo, hi - 1)
+    return ((cs[:, hi] - cs[:, lo]) / (hi - lo)[None, :]).astype(np.float32)
+
+
+def _subdivide(beats: np.ndarray, k: int) -> np.ndarray:
+    """Split each inter-beat interval into ``k`` equal steps (the last beat's step repeats its interval)."""
+    if beats.size < 2:
+        return beats.copy()
+    ext = np.concatenate([beats, [beats[-1] + (beats[-1] - beats[-2])]])
+    frac = np.arange(k) / k
+    return (ext[:-1, None] + np.diff(ext)[:, None] * frac[None, :]).ravel()
+
+
+def _onset_envelope(mono: np.ndarray) -> np.ndarray:
+    import librosa
+
+    env = librosa.onset.onset_strength(y=mono, sr=ANALYSIS_SR, hop_length=ONSET_HOP, n_fft=2048, n_mels=96)
+    return env.astype(np.float32)
+
+
+def _is_silent(loudness: float, duration: float) -> bool:
+    return not math.isfinite(loudness) or loudness < _SILENCE_LUFS or duration < _MIN_SECONDS
+
+
+# --------------------------------------------------------------------------------------------------
+# tempo and beats
+
+
+def _autocorrelation(env: np.ndarray) -> np.ndarray:
+    """Normalised autocorrelation of the onset envelope, summed over +-1 lag (merges split peaks)."""
+    x = env.astype(np.float64) - float(env.mean())
+    n = x.size
+    ac = np.fft.irfft(np.abs(np.fft.rfft(x, 2 * n)) ** 2)[:n]
+    if ac[0] <= 0:
+        return np.zeros(n)
+    return np.convolve(ac / ac[0], np.ones(3), mode="same")
+
+
+def _global_tempo(env: np.ndarray) -> float:
+    """Tempo (BPM) maximising a metrical comb over the onset autocorrelation times a tempo prior.
+
+    The salience of a tempo adds the autocorrelation at the beat lag, at 2 and 4 beats (half bar, bar) and
+    at half a beat, so levels that fit a metrical hierarchy win; a log-normal prior around 95 BPM
+    (1.2 octaves wide) settles octave ambiguity. A sparse envelope (isolated clicks, a metronome) has no
+    hierarchy: there the tempo is the click rate, preferring the octave nearer 120 BPM.
+    """
+    rate = ANALYSIS_SR / ONSET_HOP
+    ac = _autocorrelation(env)
+    lags = np.arange(ac.size)
+
+    def at(lag):
+        return np.interp(lag, lags, ac, right=0.0)
+
+    bpm = np.arange(40.0, 240.0, 0.25)
+    lag = 60.0 / bpm * rate
+    salience = at(lag) + 0.5 * at(2 * lag) + 0.25 * at(4 * lag) + 0.25 * at(lag / 2)
+    prior = np.exp(-0.5 * (np.log2(bpm / _PRIOR_BPM) / _PRIOR_OCTAVES) ** 2)
+    tempo = float(bpm[np.argmax(np.maximum(salience, 0.0) * prior)])
+    if float(np.median(env)) < 0.1 * float(env.mean()):  # isolated impulses
+        for ratio in (2.0, 0.5):
+            other = tempo * ratio
+            a1, a2 = float(at(60.0 / tempo * rate)), float(at(60.0 / other * rate))
+            closer = abs(math.log2(other / 120.0)) < abs(math.log2(tempo / 120.0))
+            if 40.0 <= other <= 240.0 and a1 > 0 and abs(a2 / a1 - 1.0) <= 0.05 and closer:
+                return other
+    return tempo
+
+
+def _track_beats(env: np.ndarray) -> tuple[float | None, np.ndarray, float]:
+    """Global tempo, beat times and a tempo confidence from an onset envelope."""
+    import librosa
+    import scipy.stats
+
+    rate = ANALYSIS_SR / ONSET_HOP
+    if env.size < rate * _MIN_SECONDS or float(env.max()) <= 1e-6:
+        return None, np.zeros(0), 0.0
+    tempo = _global_tempo(env)
+    # local tempo curve (follows drift), with a narrow prior around the global tempo so it cannot jump
+    # to another metrical level
+    local = librosa.feature.tempo(
+        onset_envelope=env,
+        sr=ANALYSIS_SR,
+        hop_length=ONSET_HOP,
+        aggregate=None,
+        ac_size=8.0,
+        prior=scipy.stats.lognorm(s=0.06, scale=tempo),
+    )
+    local = np.clip(local, tempo / 1.1, tempo * 1.1)
+    from scipy.ndimage import median_filter
+
+    local = median_filter(local, size=int(rate * 4) | 1, mode="nearest")
+    _, frames = librosa.beat.beat_track(
+        onset_envelope=env, sr=ANALYSIS_SR, hop_length=ONSET_HOP, bpm=local, tightness=100, trim=True
+    )
+    beats = librosa.frames_to_time(frames, sr=ANALYSIS_SR, hop_length=ONSET_HOP)
+    if beats.size < 2:
+        return None, np.zeros(0), 0.0
+    bpm = 60.0 / float(np.median(np.diff(beats)))
+    return bpm, beats, _tempo_confidence(env, 60.0 / bpm * rate)
+
+
+def _tempo_confidence(env: np.ndarray, period_frames: float) -> float:
+    x = env.astype(np.float64) - float(env.mean())
+    n = x.size
+    spec = np.fft.rfft(x, 2 * n)
+    ac = np.fft.irfft(np.abs(spec) ** 2)[:n]
+    if ac[0] <= 0:
+        return 0.0
+    ac /= ac[0]
+    lag = round(period_frames)
+    if lag + 2 >= n:
+        return 0.0
+    return float(np.clip(ac[max(1, lag - 2) : lag + 3].max(), 0.0, 1.0))
+
+
+# --------------------------------------------------------------------------------------------------
+# key
+
+
+def _chroma(mono: np.ndarray) -> np.ndarray:
+    import librosa
+
+    c = librosa.feature.chroma_cqt(
+        y=mono, sr=ANALYSIS_SR, hop_length=CHROMA_HOP, fmin=librosa.note_to_hz("C2"), n_octaves=5, norm=None
+    )
+    return c.astype(np.float32)
+
+
+def _key_from_chroma(profile: np.ndarray) -> tuple[str | None, float]:
+    if not np.isfinite(profile).all() or float(profile.sum()) <= 1e-9 or float(profile.std()) <= 1e-12:
+        return None, 0.0
+    best, best_r = None, -2.0
+    for mode, ref in (("major", _MAJOR_PROFILE), ("minor", _MINOR_PROFILE)):
+        for tonic in range(12):
+            r = float(np.corrcoef(profile, np.roll(ref, tonic))[0, 1])
+            if r > best_r:
+                best, best_r = f"{PITCH_NAMES[tonic]} {mode}", r
+    return best, float(np.clip(best_r, 0.0, 1.0))
+
+
+# --------------------------------------------------------------------------------------------------
+# chords
+
+
+def _chord_templates() -> tuple[np.ndarray, list[str]]:
+    rows, labels = [], []
+    for quality, third in (("maj", 4), ("min", 3)):
+        for root in range(12):
+            t = np.zeros(12)
+            t[[root, (root + third) % 12, (root + 7) % 12]] = (1.0, 0.8, 0.8)
+            rows.append(t / np.linalg.norm(t))
+            labels.append(f"{PITCH_NAMES[root]}:{quality}")
+    return np.array(rows), labels
+
+
+def _decode_chords(
+    chroma_sync: np.ndarray, energy: np.ndarray, bounds: np.ndarray, *, self_prob: float = 0.8
+) -> list[tuple[float, float, str]]:
+    """Viterbi over 24 triads + N on beat-synchronous chroma (12, n); ``bounds`` has n + 1 times."""
+    import librosa
+
+    templates, labels = _chord_templates()
+    n = chroma_sync.shape[1]
+    norm = np.linalg.norm(chroma_sync, axis=0, keepdims=True)
+    c = chroma_sync / np.maximum(norm, 1e-9)
+    sim = templates @ c  # (24, n) cosine similarity
+    quiet = energy < 0.05 * max(float(np.median(energy)), 1e-9)
+    sim_n = np.where(quiet, 1.0, 0.55)[None, :]
+    scores = np.concatenate([sim, sim_n], axis=0)
+    prob = np.exp(12.0 * (scores - scores.max(axis=0, keepdims=True)))
+    prob /= prob.sum(axis=0, keepdims=True)
+    trans = librosa.sequence.transition_loop(25, self_prob)
+    states = librosa.sequence.viterbi(prob, trans)
+    labels = [*labels, "N"]
+    out: list[tuple[float, float, str]] = []
+    start = 0
+    for i in range(1, n + 1):
+        if i == n or states[i] != states[start]:
+            out.append((float(bounds[start]), float(bounds[i]), labels[states[start]]))
+            start = i
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# downbeats and rhythm
+
+
+def _downbeat_phase(beats: np.ndarray, chroma_sync: np.ndarray, env: np.ndarray, bass_env: np.ndarray) -> int:
+    """Bar phase (0..3) of the first downbeat among ``beats`` (4/4)."""
+    n = beats.size
+    if n < 8:
+        return 0
+    c = chroma_sync / np.maximum(np.linalg.norm(chroma_sync, axis=0, keepdims=True), 1e-9)
+    change = np.zeros(n)
+    change[1:] = 1.0 - np.sum(c[:, 1:] * c[:, :-1], axis=0)
+    rate = ANALYSIS_SR / ONSET_HOP
+    idx = np.clip(np.round(beats * rate).astype(int), 0, env.size - 1)
+    acc = env[idx] / max(float(env.max()), 1e-9)
+    bass = bass_env[idx] / max(float(bass_env.max()), 1e-9)
+    feature = change / max(float(change.max()), 1e-9) + 0.5 * bass + 0.25 * acc
+    scores = [float(feature[p::4].mean()) for p in range(4)]
+    return int(np.argmax(scores))
+
+
+def _rhythm_steps(beats: np.ndarray, downbeats: np.ndarray, env: np.ndarray, rate: float) -> np.ndarray:
+    steps = np.zeros(16, np.float32)
+    if beats.size < 4 or downbeats.size == 0:
+        return steps
+    grid = _subdivide(beats, 4)
+    first = int(np.searchsorted(beats, downbeats[0] - 1e-6))
+    grid = grid[first * 4 :]
+    idx = np.round(grid * rate).astype(int)
+    ok = idx < env.size - 1
+    idx = idx[ok]
+    # max over +-1 frame: tolerate small grid/onset misalignment
+    vals = np.maximum(env[idx], np.maximum(env[np.maximum(idx - 1, 0)], env[idx + 1]))
+    pos = np.arange(vals.size) % 16
+    for p in range(16):
+        sel = vals[pos == p]
+        steps[p] = float(sel.mean()) if sel.size else 0.0
+    top = float(steps.max())
+    return steps / top if top > 0 else steps
+
+
+def _bass_envelope(mono: np.ndarray) -> np.ndarray:
+    """Onset strength of the low band (< ~200 Hz), same frame rate as the main envelope."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(
+        y=mono, sr=ANALYSIS_SR, hop_length=ONSET_HOP, n_fft=2048, n_mels=32, fmax=220.0
+    )
+    return librosa.onset.onset_strength(
+        S=librosa.power_to_db(mel), sr=ANALYSIS_SR, hop_length=ONSET_HOP
+    ).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+
+
+def quick_analysis(y: np.ndarray, *, sr: int) -> QuickAnalysis:
+    """Duration, loudness, tempo, key and beats of a track.
+
+    Parameters
+    ----------
+    y : np.ndarray
+        float audio ``(channels, samples)``.
+    sr : int
+        Sample rate in Hz.
+
+    Returns
+    -------
+    QuickAnalysis
+        ``tempo_bpm``/``key`` are None for silence or input shorter than 2 s.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> quick_analysis(np.zeros((2, 44100), np.float32), sr=44100).tempo_bpm is None
+    True
+    """
+    from core.audio.loudness import integrated_lufs
+
+    y = _validate(y, sr=sr)
+    duration = y.shape[1] / float(sr)
+    loudness = integrated_lufs(y, sr=int(sr)) if y.shape[1] else float("-inf")
+    if _is_silent(loudness, duration):
+        return QuickAnalysis(duration, loudness, None, None, ())
+    mono = _mono(y, int(sr))
+    tempo, beats, _ = _track_beats(_onset_envelope(mono))
+    key, _ = _key_from_chroma(_chroma(mono).sum(axis=1))
+    return QuickAnalysis(duration, loudness, tempo, key, tuple(float(t) for t in beats))
+
+
+def analyze(y: np.ndarray, *, sr: int, progress: ProgressFn | None = None) -> Analysis:
+    """Full analysis: tempo, beats, downbeats, onsets, rhythm profile, key and chords.
+
+    Parameters
+    ----------
+    y : np.ndarray
+        float audio ``(channels, samples)``.
+    sr : int
+        Sample rate in Hz.
+    progress : callable, optional
+        ``progress(fraction, message)``; may raise :class:`core.errors.CancelledError`.
+
+    Returns
+    -------
+    Analysis
+        See :class:`Analysis`. Silence or input shorter than 2 s gives no tempo, beats, key or chords.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = analyze(np.zeros((2, 22050), np.float32), sr=22050)
+    >>> (a.tempo_bpm, a.key, a.chords)
+    (None, None, ())
+    """
+    import librosa
+
+    from core.audio.loudness import integrated_lufs
+
+    y = _validate(y, sr=sr)
+    report(progress, 0.0, "measuring loudness")
+    duration = y.shape[1] / float(sr)
+    loudness = integrated_lufs(y, sr=int(sr)) if y.shape[1] else float("-inf")
+    rate = ANALYSIS_SR / ONSET_HOP
+    if _is_silent(loudness, duration):
+        report(progress, 1.0, "done")
+        return Analysis(duration, loudness, None, 0.0, (), (), (), np.zeros(16, np.float32), None, 0.0, ())
+    mono = _mono(y, int(sr))
+    report(progress, 0.1, "onsets")
+    env = _onset_envelope(mono)
+    onsets = librosa.onset.onset_detect(
+        onset_envelope=env, sr=ANALYSIS_SR, hop_length=ONSET_HOP, units="time", backtrack=False
+    )
+    report(progress, 0.3, "tempo and beats")
+    tempo, beats, tempo_conf = _track_beats(env)
+    report(progress, 0.5, "harmony")
+    chroma = _chroma(mono)
+    key, key_conf = _key_from_chroma(chroma.sum(axis=1))
+    chords: list[tuple[float, float, str]] = []
+    downbeats = np.zeros(0)
+    if beats.size >= 2:
+        chroma_rate = ANALYSIS_SR / CHROMA_HOP
+        bounds = np.concatenate([[0.0], beats, [duration]])
+        seg = _segment_mean(chroma, np.round(bounds * chroma_rate))  # segment i+1 is beat i's chroma
+        report(progress, 0.7, "chords")
+        chords = _decode_chords(seg, seg.sum(axis=0), bounds)
+        report(progress, 0.85, "downbeats")
+        phase = _downbeat_phase(beats, seg[:, 1:], env, _bass_envelope(mono))
+        downbeats = beats[phase::4]
+    steps = _rhythm_steps(beats, downbeats, env, rate)
+    report(progress, 1.0, "done")
+    return Analysis(
+        duration_s=duration,
+        loudness_lufs=loudness,
+        tempo_bpm=tempo,
+        tempo_confidence=tempo_conf,
+        beats=tuple(float(t) for t in beats),
+        downbeats=tuple(float(t) for t in downbeats),
+        onsets=tuple(float(t) for t in onsets),
+        rhythm_steps=steps,
+        key=key,
+        key_confidence=key_conf,
+        chords=tuple(chords),
+        onset_envelope=env,
+        onset_rate=rate,
+    )
+
+
+def correct_tempo(analysis: Analysis, *, factor: float) -> Analysis:
+    """Halve or double the beat grid (fix an octave error), keeping the downbeats.
+
+    Parameters
+    ----------
+    analysis : Analysis
+        A result of :func:`analyze`.
+    factor : float
+        2.0 doubles the tempo (a beat between each pair), 0.5 halves it (every other beat, aligned with
+        the downbeats).
+
+    Returns
+    -------
+    Analysis
+        A new analysis with tempo, beats, downbeats and rhythm profile updated.
+
+    Examples
+    --------
+    >>> beats = (0.0, 1.0, 2.0, 3.0, 4.0)
+    >>> a = Analysis(8.0, -14.0, 60.0, 0.9, beats, (0.0, 4.0), (), np.zeros(16), None, 0.0, ())
+    >>> correct_tempo(a, factor=2.0).tempo_bpm
+    120.0
+    """
+    if factor not in (0.5, 2.0):
+        raise InputError(f"tempo correction factor must be 0.5 or 2.0, got {factor!r}")
+    beats = np.asarray(analysis.beats, dtype=np.float64)
+    if analysis.tempo_bpm is None or beats.size < 2:
+        raise InputError("this analysis has no beat grid to correct")
+    downbeats = np.asarray(analysis.downbeats, dtype=np.float64)
+    if factor == 2.0:
+        new_beats = _subdivide(beats, 2)
+        # a bar of the doubled grid lasts two old beats: every 4th new beat from the first downbeat
+        first = int(np.searchsorted(new_beats, downbeats[0] - 1e-9)) if downbeats.size else 0
+        new_down = new_beats[first::4] if downbeats.size else downbeats
+    else:
+        start = int(np.argmin(np.abs(beats - downbeats[0]))) % 2 if downbeats.size else 0
+        new_beats = beats[start::2]
+        new_down = downbeats[::2]
+    steps = analysis.rhythm_steps
+    if analysis.onset_envelope.size:
+        steps = _rhythm_steps(new_beats, new_down, analysis.onset_envelope, analysis.onset_rate)
+    return replace(
+        analysis,
+        tempo_bpm=float(analysis.tempo_bpm * factor),
+        beats=tuple(float(t) for t in new_beats),
+        downbeats=tuple(float(t) for t in new_down),
+        rhythm_steps=steps,
+    )
+
+
+def tempo_from_taps(times) -> float:
+    """Tempo (BPM) from tap times, robust to one missed or doubled tap.
+
+    Parameters
+    ----------
+    times : sequence of float
+        Tap times in seconds (at least 3, increasing).
+
+    Returns
+    -------
+    float
+        Tempo in BPM from a least-squares fit of tap index against time.
+
+    Examples
+    --------
+    >>> round(tempo_from_taps([0.0, 0.5, 1.0, 1.5, 2.0]), 1)
+    120.0
+    """
+    t = np.asarray(list(times), dtype=np.float64)
+    if t.ndim != 1 or t.size < 3:
+        raise InputError(f"tap at least 3 times to set a tempo, got {t.size}")
+    if not np.isfinite(t).all() or np.any(np.diff(t) <= 0):
+        raise InputError("tap times must be finite and strictly increasing")
+    d = np.diff(t)
+    period = float(np.median(d))
+    # index every tap by the number of periods since the first: a missed tap counts as two steps
+    idx = np.round((t - t[0]) / period)
+    if np.unique(idx).size < 2:
+        raise InputError("taps are too irregular to find a tempo")
+    slope = float(np.polyfit(idx, t, 1)[0])
+    bpm = 60.0 / slope
+    if not _TEMPO_MIN <= bpm <= _TEMPO_MAX:
+        raise InputError(f"tapped tempo {bpm:.0f} BPM is outside {_TEMPO_MIN:.0f}-{_TEMPO_MAX:.0f} BPM")
+    return bpm
