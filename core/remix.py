@@ -411,6 +411,8 @@ def _optimize_chunk(target, style_gram, weights, *, cfg, strength, seed, on_eval
     opt.step(closure)
     with torch.no_grad():
         result = x.detach().clamp_min(0.0)
+        if not bool(torch.isfinite(result).all()):  # a diverged line search: keep the content, never garbage
+            result = target.clone()
         ls1, lc1 = losses(result)
     return result, style_before, float(ls1), float(lc1), evals
 
@@ -670,7 +672,7 @@ def remix(
                 momentum=config.momentum,
                 seed=int(seed),
             )
-            y_work = y_t.numpy().astype(np.float32)
+            y_work = np.nan_to_num(y_t.numpy().astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         result_log = out_log.numpy()
         c_log_np = c_log.numpy()
         s_log_np = s_log.numpy()
