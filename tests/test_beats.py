@@ -81,7 +81,7 @@ def chord_tone_share(notes, beats, chords) -> tuple[float, int]:
         k = int(np.argmin(np.abs(beats - n["start"])))
         if abs(beats[k] - n["start"]) > 0.06 or k % 2:
             continue
-        label = next(c[2] for c in chords if c[0] - 0.06 <= n["start"] < c[1])
+        label = [c[2] for c in chords if c[0] - 0.06 <= n["start"]][-1]  # notes may lead a change a little
         total += 1
         ok += n["pitch"] % 12 in parse_chord(label).pitch_classes
     return ok / max(total, 1), total

@@ -1,0 +1,198 @@
+"""Evaluate add-beats (core.beats.add_beats) on POP909 songs rendered without drums or bass.
+
+The evaluation set is built in code by ``bench/analysis.py`` (imported, not duplicated): POP909 songs'
+MELODY + BRIDGE + PIANO tracks (no drums, no bass) rendered with midirenderer and the General MIDI
+soundfont at their true tempos, compared with the annotations (``beat_midi.txt``, ``key_audio.txt``,
+``chord_midi.txt``). Rendered songs are cached (FLAC) in the same folder as ``bench/analysis.py``'s.
+
+Prints:
+
+- tempo accuracy (share within 4% of the true tempo; target >= 95%),
+- beat F-measure of the detected beats (+-70 ms, first 5 s ignored; target >= 0.85),
+- the same F-measure for the onsets of the added drum stem against the true beats,
+- key accuracy (tonic + mode) and chord accuracy (root + maj/min, frame-wise at 10 Hz),
+- share of bass notes on chord tones (of the annotated chord) among notes starting on strong beats
+  (beats 1 and 3 of the annotated bars),
+- time to add drums + bass, scaled to a 3-minute song (warm), and the first run in a fresh process
+  (imports, model loading, librosa's numba compilation when its cache is cold).
+
+Usage::
+
+    python bench/add_beats.py [--data ../shared/data/pop909] [--songs 5] [--cache DIR] [--verbose]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.analysis import SR, chord_accuracy, f_measure, load_truth, pitch_class, render_song  # noqa: E402
+from core.audio import io as aio  # noqa: E402
+from core.audio.analysis import PITCH_NAMES  # noqa: E402
+
+_FIRST_RUN = """
+import time, sys
+t0 = time.perf_counter()
+import numpy as np
+from core.audio import io as aio
+from core.beats import add_beats
+y = aio.load(sys.argv[1], sr=44100, limits=aio.AudioLimits(max_duration_s=1800.0))
+t1 = time.perf_counter()
+r = add_beats(y, sr=44100, seed=0)
+t2 = time.perf_counter()
+print(f"{t2 - t0:.2f} {t2 - t1:.2f} {y.shape[1] / 44100:.2f}")
+"""
+
+
+def chord_tones(label: str) -> set[int] | None:
+    """Pitch classes of a POP909 chord label (None for no chord)."""
+    from models.common import QUALITY_INTERVALS, parse_chord
+
+    c = parse_chord(label)
+    if c.root is None:
+        return None
+    return {(c.root + i) % 12 for i in QUALITY_INTERVALS[c.quality]}
+
+
+def bass_on_chord_tones(notes, truth: dict, window: float = 0.07) -> tuple[int, int]:
+    """(on chord tones, total) for bass notes starting within ``window`` of a true strong beat."""
+    beats = truth["beats"]
+    down = truth["downbeats"]
+    bar_pos = np.zeros(beats.size, dtype=int)
+    for i, t in enumerate(beats):
+        k = np.searchsorted(down, t + 1e-6) - 1
+        bar_pos[i] = i - int(np.searchsorted(beats, down[k] - 1e-6)) if k >= 0 else i
+    strong = beats[bar_pos % 2 == 0]
+    starts = np.array([c[0] for c in truth["chords"]])
+    ok = total = 0
+    for n in notes:
+        if strong.size == 0 or np.min(np.abs(strong - n["start"])) > window:
+            continue
+        k = int(np.searchsorted(starts, n["start"] + window, side="right")) - 1
+        if k < 0 or n["start"] >= truth["chords"][k][1]:
+            continue
+        tones = chord_tones(truth["chords"][k][2])
+        if tones is None:
+            continue
+        total += 1
+        ok += (n["pitch"] % 12) in tones
+    return ok, total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "pop909"))
+    parser.add_argument("--songs", type=int, default=5, help="number of songs (spread over the data set)")
+    parser.add_argument("--cache", default=str(Path.home() / ".cache" / "beattok-bench" / "pop909"))
+    parser.add_argument("--no-first-run", action="store_true", help="skip the fresh-process timing")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+
+    import librosa
+    import pretty_midi
+
+    from core.beats import add_beats, load_beat_samplers
+
+    data = Path(args.data)
+    folders = sorted(p for p in data.iterdir() if p.is_dir() and (p / "beat_midi.txt").exists())
+    if not folders:
+        print(f"no POP909 songs under {data}", file=sys.stderr)
+        return 2
+    # the same spread as bench/analysis.py's default 20 songs (so its cached renders are reused)
+    spread = np.linspace(0, len(folders) - 1, max(20, args.songs)).round().astype(int)
+    pick = spread[np.linspace(0, spread.size - 1, min(args.songs, spread.size)).round().astype(int)]
+    folders = [folders[i] for i in pick]
+    sf2 = (Path(pretty_midi.__file__).parent / "TimGM6mb.sf2").read_bytes()
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for folder in folders:
+        cached = cache / f"{folder.name}.flac"
+        if not cached.exists():
+            cached.write_bytes(aio.encode(render_song(folder, sf2), sr=SR, fmt="flac"))
+        paths.append(cached)
+
+    first = None
+    if not args.no_first_run:
+        proc = subprocess.run(
+            [sys.executable, "-c", _FIRST_RUN, str(paths[0])], cwd=ROOT, capture_output=True, text=True
+        )
+        if proc.returncode == 0:
+            total_s, call_s, dur = (float(v) for v in proc.stdout.split()[-3:])
+            first = (total_s, call_s, dur)
+        else:
+            print(f"first-run process failed: {proc.stderr[-500:]}", file=sys.stderr)
+
+    samplers = load_beat_samplers()
+    warm_y = aio.load(paths[0], sr=SR, limits=aio.AudioLimits(max_duration_s=1800.0))
+    add_beats(warm_y[:, : SR * 20], sr=SR, samplers=samplers)  # warm-up: numba, caches
+
+    tempo_ok, beat_f, drum_f, key_ok = [], [], [], []
+    chord_c = chord_n = bass_ok = bass_n = 0
+    seconds = audio_seconds = 0.0
+    for folder, path in zip(folders, paths, strict=True):
+        y = aio.load(path, sr=SR, limits=aio.AudioLimits(max_duration_s=1800.0))
+        truth = load_truth(folder)
+        t = time.perf_counter()
+        r = add_beats(y, sr=SR, seed=0, samplers=samplers)
+        dt = time.perf_counter() - t
+        a = r.analysis
+        seconds += dt
+        audio_seconds += a.duration_s
+        est_tempo = a.tempo_bpm or 0.0
+        tempo_ok.append(abs(est_tempo - truth["tempo"]) <= 0.04 * truth["tempo"])
+        beat_f.append(f_measure(truth["beats"], np.array(a.beats)))
+        onsets = librosa.onset.onset_detect(y=r.stems["drums"].mean(axis=0), sr=SR, units="time")
+        drum_f.append(f_measure(truth["beats"], onsets))
+        est_key = None
+        if a.key:
+            tonic, mode = a.key.split()
+            est_key = (pitch_class(tonic), mode)
+        key_ok.append(est_key == truth["key"])
+        c, n = chord_accuracy(truth["chords"], a.chords, a.duration_s)
+        chord_c, chord_n = chord_c + c, chord_n + n
+        bo, bn = bass_on_chord_tones(r.bass_notes, truth)
+        bass_ok, bass_n = bass_ok + bo, bass_n + bn
+        if args.verbose:
+            print(
+                f"{folder.name}: tempo {est_tempo:6.1f} (true {truth['tempo']:6.1f})  "
+                f"beatF {beat_f[-1]:.3f}  drumF {drum_f[-1]:.3f}  "
+                f"key {a.key} (true {PITCH_NAMES[truth['key'][0]]} {truth['key'][1]})  "
+                f"chords {c / max(n, 1):.3f}  bass {bo}/{bn}  style {r.style}  "
+                f"{a.duration_s:.0f} s song in {dt:.2f} s",
+                flush=True,
+            )
+    n = len(folders)
+    print(
+        f"POP909 songs: {n} (MELODY+BRIDGE+PIANO rendered with TimGM6mb.sf2, no drums or bass), "
+        f"{audio_seconds / 60:.1f} min of audio"
+    )
+    print(f"tempo accuracy (within 4%):          {np.mean(tempo_ok) * 100:5.1f} %")
+    print(f"beat F-measure, detected (+-70 ms):  {np.mean(beat_f):.3f}")
+    print(f"beat F-measure, drum-stem onsets:    {np.mean(drum_f):.3f}")
+    print(f"key accuracy (tonic + mode):         {np.mean(key_ok) * 100:5.1f} %")
+    print(
+        f"chord accuracy (root+maj/min):       {chord_c / max(chord_n, 1) * 100:5.1f} % "
+        f"of {chord_n} frames at 10 Hz"
+    )
+    print(f"bass on chord tones, strong beats:   {bass_ok / max(bass_n, 1) * 100:5.1f} % of {bass_n} notes")
+    print(f"add drums+bass, per 3-min song:      {seconds / audio_seconds * 180:.2f} s (warm)")
+    if first is not None:
+        total_s, call_s, dur = first
+        print(
+            f"first run in a fresh process:        {total_s:.1f} s for a {dur:.0f} s song "
+            f"(imports+decode {total_s - call_s:.1f} s, add_beats incl. model loading {call_s:.1f} s)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
