@@ -100,6 +100,21 @@ def _fit(
     return model, history
 
 
+def _init_model(args: argparse.Namespace, config_cls: type, module_cls) -> tuple:
+    """A fresh ``(config, model)``, or the ones of ``--resume`` (a checkpoint to continue training from)."""
+    import torch
+
+    if args.resume:
+        ckpt = torch.load(args.resume, map_location="cpu", weights_only=True)
+        cfg = config_cls(**ckpt["config"])
+        model = module_cls(cfg)
+        model.load_state_dict(ckpt["model"])
+        _log(f"resuming from {args.resume}")
+        return cfg, model
+    cfg = config_cls(hidden=args.hidden or config_cls.hidden)
+    return cfg, module_cls(cfg)
+
+
 def _write_results(name: str, results: dict, out_dir: str | Path | None = None) -> Path:
     out_dir = Path(out_dir) if out_dir else RESULTS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -254,8 +269,7 @@ def train_drums(args: argparse.Namespace) -> dict:
     data = load_groove(args.data, cache_dir=args.cache)
     train, valid = data["train"], data["validation"]
     styles = list(STYLES)
-    cfg = DrumsConfig(hidden=args.hidden or DrumsConfig.hidden)
-    model = DrumsLSTM(cfg)
+    cfg, model = _init_model(args, DrumsConfig, DrumsLSTM)
     length = 64
     starts, ends, perf = drum_windows(train, length=length, hop=16)
     sidx_perf = _drum_style_idx(train, styles)
@@ -478,8 +492,7 @@ def train_harmony(args: argparse.Namespace) -> dict:
     data = load_pop909(args.data, cache_dir=args.cache)
     seqs = {k: harmony_sequences(v) for k, v in data.items()}
     trip = {k: _harmony_triples(v) for k, v in seqs.items()}
-    cfg = HarmonyConfig(hidden=args.hidden or HarmonyConfig.hidden)
-    model = build_model(cfg)
+    cfg, model = _init_model(args, HarmonyConfig, build_model)
 
     def batches(rng):
         sel = rng.permutation(len(trip["train"]))
@@ -569,8 +582,7 @@ def _train_steps_model(args: argparse.Namespace, kind: str) -> dict:
 
     _setup(args)
     data = load_pop909(args.data, cache_dir=args.cache)
-    cfg = Cfg(hidden=args.hidden or Cfg.hidden)
-    model = build_model(cfg)
+    cfg, model = _init_model(args, Cfg, build_model)
     train = data["train"]
     length = 128
     songs = [train.song_arrays(i) for i in range(len(train.lengths))]
@@ -691,13 +703,13 @@ def evaluate(kind: str, model, *, data: str | Path, cache: str | Path | None = N
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="model", required=True)
-    defaults = {
-        "drums": ("../shared/data/groove", 12, 2e-3),
-        "harmony": ("../shared/data/pop909", 30, 3e-3),
-        "bass": ("../shared/data/pop909", 8, 2e-3),
-        "melody": ("../shared/data/pop909", 8, 2e-3),
+    defaults = {  # data, epochs, learning rate, training windows per epoch
+        "drums": ("../shared/data/groove", 16, 2e-3, 4000),
+        "harmony": ("../shared/data/pop909", 40, 3e-3, 4000),
+        "bass": ("../shared/data/pop909", 10, 2e-3, 1500),
+        "melody": ("../shared/data/pop909", 14, 2e-3, 1500),
     }
-    for name, (data, epochs, lr) in defaults.items():
+    for name, (data, epochs, lr, windows) in defaults.items():
         sp = sub.add_parser(name, help=f"train the {name} model")
         sp.add_argument("--data", default=data, help="data set folder (default %(default)s)")
         sp.add_argument("--out", default=f"models/checkpoints/{name}.pt", help="checkpoint path")
@@ -710,9 +722,10 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sp.add_argument("--hidden", type=int, default=0, help="LSTM width (default: the config's)")
         sp.add_argument("--max-minutes", type=float, default=9.0, help="wall-clock budget for training")
-        sp.add_argument("--windows-per-epoch", type=int, default=4000, help="training sequences per epoch")
+        sp.add_argument("--windows-per-epoch", type=int, default=windows, help="training windows per epoch")
+        sp.add_argument("--resume", default=None, help="checkpoint to continue training from")
         sp.add_argument(
-            "--results-dir", default=None, help="where <model>.json goes (default models/results)"
+            "--results-dir", default=None, help="folder for <model>.json (default models/results)"
         )
     return p
 
