@@ -151,11 +151,12 @@ class RemixConfig:
     paper_loss: bool = False
 
 
-#: Quality presets; "balanced" is sized for 30 s in <= 30 s on 2 cores (see ``bench/remix.py``).
+#: Quality presets; "balanced" is sized for 30 s in <= 30 s on 2 cores (see ``bench/remix.py``); "fast" costs
+#: about a third of it, "high" (twice the filters, more iterations) about three times as much.
 PRESETS: dict[str, RemixConfig] = {
     "fast": RemixConfig(n_filters=512, stride=2, lbfgs_iters=25, max_evals=25, griffin_lim_iters=16),
     "balanced": RemixConfig(n_filters=1024, stride=2, lbfgs_iters=35, max_evals=35, griffin_lim_iters=32),
-    "high": RemixConfig(n_filters=2048, stride=2, lbfgs_iters=100, max_evals=100, griffin_lim_iters=64),
+    "high": RemixConfig(n_filters=2048, stride=2, lbfgs_iters=50, max_evals=50, griffin_lim_iters=64),
 }
 
 #: The published configuration (Ulyanov & Lebedev): used by the bench as the point of comparison.

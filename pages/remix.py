@@ -22,9 +22,9 @@ from core.errors import CancelledError, InputError, StudioError
 
 SOURCES = ("Upload or record", "My library", "BeatTok feed")
 QUALITY_LABELS = {
-    "fast": "Fast (rough, quickest)",
-    "balanced": "Balanced (about the song's length)",
-    "high": "High (slower, more detail)",
+    "fast": "Fast (lighter style, about 3x quicker)",
+    "balanced": "Balanced (30 s of music in under 30 s)",
+    "high": "High (stronger style, about 3x slower)",
 }
 
 st.title("Remix")
