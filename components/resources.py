@@ -287,3 +287,62 @@ def editor_preview_wav(fingerprint: str, _y, sr: int) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, np.clip(_y, -1.0, 1.0).T, int(sr), format="WAV", subtype="PCM_16")
     return buf.getvalue()
+
+
+# --- add beats ---
+
+
+@st.cache_resource(show_spinner="Loading the drum and bass models…")
+def beat_samplers():
+    """The drum and bass models bound to their samplers (:func:`core.beats.load_beat_samplers`), shared."""
+    from core.beats import load_beat_samplers
+
+    return load_beat_samplers()
+
+
+@st.cache_data(show_spinner=False, max_entries=2, ttl=900)
+def beats_track_audio(track_id: int, viewer_id: int):
+    """``(y, sr, title, digest)`` of a library track the viewer may see, decoded at the project rate."""
+    import hashlib
+
+    from sqlmodel import Session
+
+    from core.audio.io import AudioLimits, decode
+    from core.config import SAMPLE_RATE
+    from core.library import audio_bytes, get_for_viewer
+
+    with Session(engine()) as s:
+        track = get_for_viewer(s, track_id=int(track_id), viewer_id=int(viewer_id))
+        data, filename, _ = audio_bytes(s, storage(), track=track)
+        title = track.title
+    y = decode(data, filename=filename, sr=SAMPLE_RATE, limits=AudioLimits.from_settings())
+    return y, SAMPLE_RATE, title, hashlib.sha256(data).hexdigest()
+
+
+@st.cache_data(show_spinner="Analysing the song (tempo, beats, key, chords)…", max_entries=4, ttl=3600)
+def beats_analysis(digest: str, _y, sr: int):
+    """The full analysis (:func:`core.audio.analysis.analyze`) of the song whose bytes hash to ``digest``."""
+    from core.audio.analysis import analyze
+
+    return analyze(_y, sr=sr)
+
+
+@st.cache_resource(show_spinner=False, max_entries=3, ttl=3600)
+def beats_result(digest: str, request_json: str, _y, _analysis):
+    """:func:`core.beats.add_beats` for a song digest and a JSON request (deterministic, so cached by them).
+
+    Shared read-only between sessions (never mutate its arrays). Shows a progress bar while computing.
+    """
+    import json
+
+    from core.beats import add_beats
+
+    req = json.loads(request_json)
+    bar = st.progress(0.0, text="Adding beats…")
+    try:
+        return add_beats(
+            _y, sr=int(req.pop("sr")), analysis=_analysis, samplers=beat_samplers(),
+            progress=lambda f, msg: bar.progress(f, text=msg), **req,
+        )  # fmt: skip
+    finally:
+        bar.empty()

@@ -1,0 +1,134 @@
+"""AppTest of the Add beats page (pages/add_beats.py), with the song taken from the user's library."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+from sqlmodel import Session
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import SR, make_user
+from tests.test_beats import make_song
+
+PAGE = "../pages/add_beats.py"
+TIMEOUT = 240
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [t.value for t in at.title] + [c.value for c in at.caption]
+    parts += [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.error]
+    parts += [e.value for e in at.success] + [s.value for s in at.subheader]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.fixture
+def clean_caches():
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def _publish_song(engine, storage, owner_id: int) -> int:
+    from core.library import publish_audio
+
+    y, beats, _ = make_song(bars=4)
+    with Session(engine) as s:
+        track = publish_audio(
+            s, storage, owner_id=owner_id, y=y, sr=SR, title="Piano demo", artist_name="Alice",
+            bpm=100.0, key="C major", beats=[float(b) for b in beats],
+        )  # fmt: skip
+        return track.id
+
+
+def test_guest_must_log_in(db):
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception
+    assert "log in" in _texts(at).lower()
+    assert [b.key for b in at.button] == ["require_user_login"]
+    assert not at.radio and not at.get("plotly_chart")
+
+
+def test_library_song_analysed_corrected_beats_added_ab_saved_and_opened(db, clean_caches, monkeypatch):
+    # the save form ends with st.page_link to the library page, which only exists under app.py's navigation
+    monkeypatch.setattr(st, "page_link", lambda *a, **k: None)
+    engine, storage = db
+    user = make_user(engine)
+    _publish_song(engine, storage, user.id)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["user_id"] = user.id
+    at.run()
+    assert not at.exception
+    at.radio(key="ab_source").set_value("My library").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="ab_track").value.startswith("Piano demo")
+    # analysis: tempo and key with confidence, waveform and chords lane
+    metrics = {m.label: m.value for m in at.metric}
+    bpm = float(metrics["Tempo"].split()[0])
+    assert abs(bpm - 100.0) <= 4.0
+    assert metrics["Key"] == "C major"
+    assert len(at.get("plotly_chart")) >= 2
+
+    # corrections: halve, reset, then tapped taps (0.6 s apart = 100 BPM)
+    at.button(key="ab_halve").click().run()
+    assert abs(float(at.metric[0].value.split()[0]) - bpm / 2) < 1.0
+    at.button(key="ab_reset").click().run()
+    assert abs(float(at.metric[0].value.split()[0]) - bpm) < 0.01
+    at.session_state["ab_taps"] = [10.0, 10.6, 11.2, 11.8]
+    at.run()
+    use = at.button(key="ab_use_tap")
+    assert "100.0 BPM" in use.label and not use.disabled
+    use.click().run()
+    assert at.session_state["ab_tempo"] == pytest.approx(100.0, abs=0.01)
+    assert "set by you" in str(at.metric[0].delta)
+
+    # generate drums and bass
+    at.checkbox(key="ab_duck").uncheck()
+    at.number_input(key="ab_seed").set_value(3)
+    next(b for b in at.button if b.label == "Add beats").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert "Result" in _texts(at)
+    assert at.session_state["ab_request"]["seed"] == 3 and at.session_state["ab_request"]["duck"] is False
+    assert len(at.get("audio")) >= 1
+
+    # A/B: the original
+    at.radio(key="ab_ab").set_value("Original").run()
+    assert not at.exception
+
+    # save to the library with source add_beats
+    save = next(b for b in at.button if b.label == "Save to library")
+    save.click().run()
+    assert not at.exception, at.exception
+    assert "Saved" in _texts(at)
+    from sqlmodel import select
+
+    from core.db.models import Track
+
+    with Session(engine) as s:
+        saved = s.exec(select(Track).where(Track.source == "add_beats")).all()
+    assert len(saved) == 1 and saved[0].owner_id == user.id and saved[0].title == "Piano demo (with beats)"
+
+    # open in the editor: a project with the original, drums and bass stems
+    at.button(key="ab_open_editor").click().run()
+    assert not at.exception, at.exception
+    pid = at.session_state["editor_project_id"]
+    from core.editor.project import load_project
+
+    with Session(engine) as s:
+        project = load_project(s, storage, project_id=pid, owner_id=user.id)
+    assert [st_.name for st_ in project.stems] == ["original", "drums", "bass"]
+    assert project.meta["key"] == "C major"
+
+
+def test_empty_library_says_so(db, clean_caches):
+    engine, _ = db
+    user = make_user(engine, "bob")
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["user_id"] = user.id
+    at.run()
+    at.radio(key="ab_source").set_value("My library").run()
+    assert not at.exception
+    assert "no tracks yet" in _texts(at)
