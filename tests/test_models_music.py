@@ -341,3 +341,79 @@ def test_training_smoke_losses_decrease(one_thread):
         first = loss.item() if first is None else first
         last = loss.item()
     assert last < 0.5 * first
+
+
+# ----------------------------------------------------------------------------------------------- data prep
+
+
+def test_chord_and_key_parsing():
+    from models.common import parse_key
+
+    assert parse_chord("C#:min7") == (1, "min7")
+    assert parse_chord("G:sus4(b7)") == (7, "sus4")
+    assert parse_chord("F:maj/3") == (5, "maj")
+    assert parse_chord("Bbm") == (10, "min")
+    assert parse_chord("N").root is None
+    assert parse_key("A minor") == (9, "minor")
+    assert parse_key("Eb", "major") == (3, "major")
+    with pytest.raises(InputError, match="H"):
+        parse_key("H")
+
+
+def test_groove_quantisation_of_a_midi_made_in_code(tmp_path):
+    import pretty_midi
+
+    from models.data_groove import quantize_performance
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)  # a 16th note is 0.125 s
+    kit = pretty_midi.Instrument(program=0, is_drum=True)
+    for start, pitch, vel in [(0.0, 36, 100), (0.5, 38, 80), (0.26, 42, 64), (1.0, 35, 127), (1.0, 36, 50)]:
+        kit.notes.append(pretty_midi.Note(velocity=vel, pitch=pitch, start=start, end=start + 0.05))
+    kit.notes.append(pretty_midi.Note(velocity=90, pitch=60, start=0.75, end=0.8))  # not a drum class
+    pm.instruments.append(kit)
+    path = tmp_path / "groove.mid"
+    pm.write(str(path))
+    hits, vel, off, bpm = quantize_performance(path)
+    assert bpm == pytest.approx(120.0, abs=0.01)
+    assert hits.shape == (16, 9)
+    assert sorted(zip(*np.nonzero(hits), strict=True)) == [(0, 0), (2, 2), (4, 1), (8, 0)]
+    assert off[2, 2] == pytest.approx(0.08, abs=0.01)  # 0.26 s is 0.08 of a step late
+    assert vel[8, 0] == pytest.approx(1.0)  # two kicks on one step: the louder is kept
+    assert vel[4, 1] == pytest.approx(80 / 127)
+
+
+def test_pop909_song_parsing_bass_melody_and_key_correction(tmp_path):
+    import pretty_midi
+
+    from models.data_pop909 import correct_keys, parse_song
+
+    song = tmp_path / "001"
+    song.mkdir()
+    beats = [(0.5 * i, 1.0 if i % 2 == 0 else 0.0, 1.0 if i % 4 == 0 else 0.0) for i in range(16)]  # 120 bpm
+    (song / "beat_midi.txt").write_text("\n".join(f"{t} {a} {b}" for t, a, b in beats))
+    (song / "chord_midi.txt").write_text(
+        "0.0\t2.0\tC:maj\n2.0\t4.0\tF:maj\n4.0\t6.0\tG:maj\n6.0\t8.0\tC:maj\n"
+    )
+    (song / "key_audio.txt").write_text("0.0\t8.0\tA:min\n")  # mislabelled: the chords say C major
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120.0)
+    mel, bridge, piano = (pretty_midi.Instrument(0, name=n) for n in ("MELODY", "BRIDGE", "PIANO"))
+    mel.notes.append(pretty_midi.Note(velocity=90, pitch=72, start=0.0, end=0.5))  # 4 steps
+    mel.notes.append(pretty_midi.Note(velocity=90, pitch=74, start=1.0, end=1.25))
+    piano.notes.append(pretty_midi.Note(velocity=80, pitch=36, start=0.0, end=1.0))  # bass C2, 8 steps
+    piano.notes.append(pretty_midi.Note(velocity=80, pitch=48, start=0.0, end=2.0))  # sounds on after C2 ends
+    piano.notes.append(pretty_midi.Note(velocity=80, pitch=41, start=2.0, end=2.5))  # F2 on the chord change
+    piano.notes.append(pretty_midi.Note(velocity=80, pitch=64, start=2.0, end=2.5))  # above 59: not bass
+    pm.instruments += [mel, bridge, piano]
+    pm.write(str(song / "001.mid"))
+    s = parse_song(song)
+    assert len(s["pos"]) == 64 and list(s["pos"][:17]) == [*range(16), 0]
+    assert s["mel_on"][0] == 72 and s["mel_hold"][1:4].all() and not s["mel_hold"][4]
+    assert s["mel_on"][8] == 74
+    assert s["bass_on"][0] == 36 and s["bass_hold"][1:8].all()
+    assert s["bass_on"][8] == -1 and not s["bass_hold"][8:16].any()  # the held C3 is not a new bass note
+    assert s["bass_on"][16] == 41
+    assert (s["root"][:16] == 0).all() and (s["root"][16:32] == 5).all()
+    # the A minor label is corrected to C major (the relative key) from the chords
+    assert (s["tonic"] == 0).all() and not s["minor"].any()
+    t, m = correct_keys(np.full(4, 9), np.ones(4, bool), np.array([9, 2, 4, 9]), np.array([1, 1, 0, 1]))
+    assert (t == 9).all() and m.all()  # a real A minor progression keeps its label
