@@ -6,7 +6,7 @@ Prints:
 
 1. next-step validation loss of the shipped model on POP909 songs it never saw (rendered like the
    training data, songs from the end of the list), against the baselines "repeat the last frame" and
-   "predict the mean frame" (L1 in normalized units; Laplace NLL for the model); plus the validation
+   "predict the mean frame" (L1 in normalized units; Gaussian NLL for the model); plus the validation
    figures recorded at training time;
 2. generation time for 30 s of audio (median of ``--seeds`` runs, torch on 2 threads; target <= 5 s);
 3. training throughput in frames per second (one thread, 20 s of training on test songs);
@@ -52,7 +52,7 @@ def _next_step_losses(lm, songs: list[np.ndarray]) -> dict:
     import torch
 
     from core.kpop import _baselines
-    from models.kpop import frames_to_steps, laplace_nll
+    from models.kpop import frames_to_steps
 
     steps = [frames_to_steps(torch.as_tensor(lm.normalize(s)), lm.cfg.group).numpy() for s in songs]
     nll = l1 = 0.0
@@ -60,9 +60,9 @@ def _next_step_losses(lm, songs: list[np.ndarray]) -> dict:
     with torch.no_grad():
         for s in steps:
             x = torch.as_tensor(s[None])
-            mu, log_b, _ = lm.model(x[:, :-1])
+            mu, aux, _ = lm.model(x[:, :-1])
             tgt = x[:, 1:]
-            nll += float(laplace_nll(mu, log_b, tgt)) * tgt.numel()
+            nll += float(lm.model.nll(mu, aux, tgt)) * tgt.numel()
             l1 += float((mu - tgt).abs().sum())
             count += tgt.numel()
     base = _baselines(steps, lm.cfg.group)
@@ -71,8 +71,14 @@ def _next_step_losses(lm, songs: list[np.ndarray]) -> dict:
         "model_l1": round(l1 / count, 4),
         "repeat_last_l1": round(base["repeat_last_l1"], 4),
         "mean_frame_l1": round(base["mean_frame_l1"], 4),
+        "mean_frame_nll": round(base["mean_frame_nll"], 4),
         "frames": int(sum(s.shape[0] for s in songs)),
     }
+
+
+def _change(z: np.ndarray, lag: int = 4) -> float:
+    """Mean absolute change of normalized frames over ``lag`` frames."""
+    return float(np.abs(z[lag:] - z[:-lag]).mean())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             "val_l1": round(h["val_l1"][best], 4),
             "repeat_last_l1": round(base.get("repeat_last_l1", float("nan")), 4),
             "mean_frame_l1": round(base.get("mean_frame_l1", float("nan")), 4),
+            "mean_frame_nll": round(base.get("mean_frame_nll", float("nan")), 4),
         }
 
     # 2. generation time for 30 s
@@ -124,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         "runs": [round(t, 2) for t in times],
     }
     report["generated_flatness"] = round(float(np.mean([kpop.spectral_flatness(g.y) for g in gens])), 4)
+    # liveliness: mean change of the normalized frames over 64 ms (a static drone scores ~0)
+    report["generated_change_64ms"] = round(
+        float(np.mean([_change(lm.normalize(g.spectrogram.T)) for g in gens])), 3
+    )
 
     if args.data is not None:
         all_dirs = song_dirs(args.data, 10_000)
@@ -134,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         test = _render_frames(test_dirs, cfg, offset=args.offset, seconds=args.seconds)
         report["held_out_test"] = {"songs": [d.name for d in test_dirs], **_next_step_losses(lm, test)}
+        report["data_change_64ms"] = round(float(np.mean([_change(lm.normalize(f)) for f in test])), 3)
 
         # 3. training throughput (one thread)
         torch.set_num_threads(1)

@@ -593,10 +593,10 @@ class TrainResult:
     checkpoint : bytes
         The best (lowest validation loss) weights as checkpoint bytes.
     history : dict
-        ``epoch``, ``train_loss``, ``val_loss`` (Laplace NLL) and ``val_l1`` (mean absolute error of
+        ``epoch``, ``train_loss``, ``val_loss`` (Gaussian NLL) and ``val_l1`` (mean absolute error of
         the predicted mean, normalized units) per evaluated epoch, continued across resumes.
     baselines : dict
-        ``repeat_last_l1`` and ``mean_frame_l1`` on the same validation frames.
+        ``repeat_last_l1``, ``mean_frame_l1`` and ``mean_frame_nll`` on the same validation frames.
     stopped : str or None
         ``"cancelled"`` or ``"time"`` when the run ended early, else ``None``.
     warnings : list of str
@@ -668,8 +668,14 @@ def _pick_primes(songs: list[np.ndarray], *, n: int, length: int, seed: int) -> 
 
 
 def _baselines(val_steps: list[np.ndarray], group: int) -> dict:
-    """L1 of 'repeat the last frame' and 'predict the mean frame' on the validation targets."""
-    rep, mean, count = 0.0, 0.0, 0
+    """Baselines on the validation targets.
+
+    ``repeat_last_l1`` and ``mean_frame_l1``: mean absolute error of "repeat the last frame" and of
+    "predict the mean frame" (normalized units, comparable with ``val_l1``); ``mean_frame_nll``: the
+    NLL per value of the training-set statistics alone (a unit Gaussian in normalized units,
+    comparable with ``val_loss``).
+    """
+    rep, mean, sq, count = 0.0, 0.0, 0.0, 0
     for s in val_steps:
         if s.shape[0] < 2:
             continue
@@ -678,10 +684,13 @@ def _baselines(val_steps: list[np.ndarray], group: int) -> dict:
         last = np.tile(s[:-1, -d:], (1, group))
         rep += float(np.abs(target - last).sum())
         mean += float(np.abs(target).sum())
+        sq += float(np.square(target, dtype=np.float64).sum())
         count += target.size
+    n = max(count, 1)
     return {
-        "repeat_last_l1": rep / max(count, 1),
-        "mean_frame_l1": mean / max(count, 1),
+        "repeat_last_l1": rep / n,
+        "mean_frame_l1": mean / n,
+        "mean_frame_nll": 0.5 * sq / n + 0.5 * math.log(2 * math.pi),
     }
 
 
@@ -706,7 +715,7 @@ def train(
 ) -> TrainResult:
     """Train a spectral LSTM on a catalogue and return the best checkpoint.
 
-    The validation part (see :func:`split_dataset`) is never trained on; the loss is the Laplace NLL
+    The validation part (see :func:`split_dataset`) is never trained on; the loss is the Gaussian NLL
     of the next group of normalized frames. ``should_stop`` is checked before every batch and
     ``max_seconds`` bounds the wall time: either ends the run early, after which the best weights so
     far are evaluated and returned (``stopped`` tells why). ``resume_from`` continues from a checkpoint:
@@ -758,7 +767,7 @@ def train(
     """
     import torch
 
-    from models.kpop import SpectralLSTM, frames_to_steps, laplace_nll
+    from models.kpop import SpectralLSTM, frames_to_steps
 
     if isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= MAX_EPOCHS:
         raise InputError(f"epochs must be an integer from 1 to {MAX_EPOCHS}, got {epochs!r}")
@@ -825,9 +834,9 @@ def train(
                 if s.shape[0] < 2:
                     continue
                 x = torch.as_tensor(s[None])
-                mu, log_b, _ = model(x[:, :-1])
+                mu, aux, _ = model(x[:, :-1])
                 tgt = x[:, 1:]
-                nll += float(laplace_nll(mu, log_b, tgt)) * tgt.numel()
+                nll += float(model.nll(mu, aux, tgt)) * tgt.numel()
                 l1 += float((mu - tgt).abs().sum())
                 count += tgt.numel()
         model.train()
@@ -864,8 +873,8 @@ def train(
             inp = x[:, :-1]
             if cfg.input_noise > 0:
                 inp = inp + cfg.input_noise * torch.randn_like(inp)
-            mu, log_b, _ = model(inp)
-            loss = laplace_nll(mu, log_b, x[:, 1:])
+            mu, aux, _ = model(inp)
+            loss = model.nll(mu, aux, x[:, 1:])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -1370,5 +1379,6 @@ def run_training_job(
         "stopped": result.stopped,
         "warnings": warnings,
         "seconds": round(result.seconds, 1),
-        "message": f"Training {why} after {epochs_done} epochs; the best model was saved.",
+        "message": f"Training {why} after {epochs_done} epoch{'' if epochs_done == 1 else 's'}; "
+        "the best model was saved.",
     }

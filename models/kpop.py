@@ -3,9 +3,8 @@
 The model works on log-compressed, per-bin normalized mel magnitude frames of 16 kHz mono audio
 (``n_fft=1024``, ``hop=256``, 128 mel bands up to 8 kHz). Frames are grouped ``group`` at a time
 (4 frames = 64 ms per step): each LSTM step reads one group and predicts the next group as a
-Laplace distribution (a mean and a per-value scale), trained with the Laplace negative
-log-likelihood. Grouping makes one step long enough that "copy the last frame" is no longer a good
-answer, and Gaussian noise added to the inputs during training (``input_noise``) makes the model
+Gaussian with a low-rank covariance (see :class:`SpectralLSTM`), trained with its negative
+log-likelihood. Gaussian noise added to the inputs during training (``input_noise``) makes the model
 robust to its own sampling errors when it is fed its own output at generation time.
 
 This module holds only the definition and sampling (nanoGPT style); features, training and audio
@@ -61,6 +60,12 @@ class KpopConfig:
         Dropout between LSTM layers and after the input layer (training only).
     input_noise : float
         Std of Gaussian noise added to the input frames during training (normalized units).
+    rank : int
+        Rank of the low-rank part of the predicted covariance (0: independent values).
+    residual : bool
+        Predict the next group as the last input frame plus a learned change (the network starts out
+        as "repeat the last frame"). Better one-step predictions, but sampled errors add up like a
+        random walk when the model is fed its own output, so the default is off.
     """
 
     sr: int = 16000
@@ -75,6 +80,8 @@ class KpopConfig:
     layers: int = 2
     dropout: float = 0.1
     input_noise: float = 0.2
+    residual: bool = False
+    rank: int = 8
 
     @property
     def step_dim(self) -> int:
@@ -96,7 +103,10 @@ class KpopConfig:
         64
         """
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {k: v for k, v in data.items() if k in names}
+        values.setdefault("residual", False)  # checkpoints written before these options existed
+        values.setdefault("rank", 0)
+        return cls(**values)
 
     def to_dict(self) -> dict:
         """Plain dict (for checkpoints and JSON)."""
@@ -104,7 +114,14 @@ class KpopConfig:
 
 
 class SpectralLSTM(nn.Module):
-    """LSTM that predicts the next group of normalized mel frames as a Laplace distribution.
+    """LSTM that predicts the next group of normalized mel frames as a low-rank Gaussian.
+
+    The next step ``x`` (``d = n_mels * group`` values) is modelled as
+    ``N(mu, B diag(a)^2 B^T + diag(sigma)^2)``: a mean, an independent spread per value and a few
+    shared directions ``B`` (a learned ``d x rank`` basis) whose weights ``a`` the network predicts per
+    step. The shared directions let sampling make coherent changes (an onset lifts many bands at
+    once, a new note moves a whole harmonic series) instead of independent per-band jitter, which
+    an autoregressive frame model would otherwise smooth back to a static drone.
 
     Parameters
     ----------
@@ -113,10 +130,12 @@ class SpectralLSTM(nn.Module):
 
     Examples
     --------
-    >>> m = SpectralLSTM(KpopConfig(n_mels=8, hidden=16, group=2))
-    >>> mu, log_b, state = m(torch.zeros(3, 5, 16))
-    >>> tuple(mu.shape), tuple(log_b.shape)
-    ((3, 5, 16), (3, 5, 16))
+    >>> m = SpectralLSTM(KpopConfig(n_mels=8, hidden=16, group=2, rank=3))
+    >>> mu, aux, state = m(torch.zeros(3, 5, 16))
+    >>> tuple(mu.shape), tuple(aux.shape)
+    ((3, 5, 16), (3, 5, 19))
+    >>> bool(m.nll(mu, aux, torch.zeros(3, 5, 16)).isfinite())
+    True
     """
 
     def __init__(self, cfg: KpopConfig) -> None:
@@ -132,7 +151,12 @@ class SpectralLSTM(nn.Module):
             dropout=cfg.dropout if cfg.layers > 1 else 0.0,
             batch_first=True,
         )
-        self.head = nn.Linear(cfg.hidden, 2 * d)
+        self.head = nn.Linear(cfg.hidden, 2 * d + cfg.rank)
+        if cfg.rank > 0:
+            self.basis = nn.Parameter(torch.randn(d, cfg.rank) / math.sqrt(d))
+        if cfg.residual:  # start as "repeat the last frame" with unit spread
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def forward(
         self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -148,27 +172,68 @@ class SpectralLSTM(nn.Module):
 
         Returns
         -------
-        mu, log_b : Tensor
-            Mean and log-scale of the next step, each shaped like ``x``.
+        mu : Tensor
+            Mean of the next step, shaped like ``x``.
+        aux : Tensor
+            ``(batch, steps, d + rank)`` spread parameters (log sigma per value, log weight per
+            direction) for :meth:`nll` and :meth:`sample`.
         state : tuple of Tensor
             The LSTM state after the last step.
         """
         h = self.inp_drop(torch.relu(self.inp(x)))
         out, state = self.lstm(h, state)
-        mu, log_b = self.head(out).chunk(2, dim=-1)
-        return mu, log_b.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX), state
+        d = self.cfg.step_dim
+        out = self.head(out)
+        mu, aux = out[..., :d], out[..., d:]
+        if self.cfg.residual:
+            mu = mu + x[..., -self.cfg.n_mels :].repeat(*([1] * (x.dim() - 1)), self.cfg.group)
+        return mu, aux, state
 
+    def _spread(self, aux: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``log sigma`` per value and the weight ``a`` of each shared direction (``None`` if rank 0)."""
+        d = self.cfg.step_dim
+        log_sigma = aux[..., :d].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
+        if self.cfg.rank == 0:
+            return log_sigma, None
+        return log_sigma, torch.exp(aux[..., d:].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
 
-def laplace_nll(mu: torch.Tensor, log_b: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean Laplace negative log-likelihood (without the constant ``log 2``).
+    def nll(self, mu: torch.Tensor, aux: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood per value of ``target`` under the predicted distribution.
 
-    Examples
-    --------
-    >>> z = torch.zeros(2, 3)
-    >>> float(laplace_nll(z, z, z))
-    0.0
-    """
-    return ((target - mu).abs() * torch.exp(-log_b) + log_b).mean()
+        The low-rank case uses the Woodbury identity with ``W = B diag(a)``: the capacitance
+        ``C = I + W^T D^-1 W`` is ``rank x rank`` and ``B^T D^-1 B`` is one matrix product with the
+        precomputed outer products of the basis columns, so no ``(.., d, rank)`` tensor is built.
+        """
+        log_sigma, a = self._spread(aux)
+        r = target - mu
+        inv = torch.exp(-2 * log_sigma)
+        maha = (r * r * inv).sum(-1)
+        logdet = 2 * log_sigma.sum(-1)
+        if a is not None:
+            k = self.cfg.rank
+            outer = (self.basis.unsqueeze(2) * self.basis.unsqueeze(1)).reshape(-1, k * k)
+            m = (inv @ outer).reshape(*inv.shape[:-1], k, k)
+            cap = a.unsqueeze(-1) * m * a.unsqueeze(-2) + torch.eye(k)
+            chol = torch.linalg.cholesky(cap)
+            u = a * ((r * inv) @ self.basis)
+            y = torch.linalg.solve_triangular(chol, u.unsqueeze(-1), upper=False).squeeze(-1)
+            maha = maha - (y * y).sum(-1)
+            logdet = logdet + 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+        d = self.cfg.step_dim
+        return 0.5 * ((maha + logdet) / d + math.log(2 * math.pi)).mean()
+
+    def sample(
+        self, mu: torch.Tensor, aux: torch.Tensor, *, temperature: float, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Draw a next step; the spread is multiplied by ``temperature`` (``0`` returns ``mu``)."""
+        if temperature <= 0:
+            return mu
+        log_sigma, a = self._spread(aux)
+        x = mu + temperature * torch.exp(log_sigma) * torch.randn(mu.shape, generator=generator)
+        if a is not None:
+            z = torch.randn((*mu.shape[:-1], self.cfg.rank), generator=generator)
+            x = x + temperature * (a * z) @ self.basis.T
+        return x
 
 
 def frames_to_steps(frames: torch.Tensor, group: int) -> torch.Tensor:
@@ -200,7 +265,7 @@ def generate(
     """Sample new normalized mel frames autoregressively after a prime.
 
     The prime warms up the LSTM state; then each step draws the next group of frames from the
-    predicted Laplace distribution with its scale multiplied by ``temperature`` (``0`` takes the
+    predicted distribution with its spread multiplied by ``temperature`` (``0`` takes the
     mean), adds Gaussian ``noise`` to the frames fed back, and clamps them to ``+-FRAME_CLAMP``.
     All randomness comes from one ``torch.Generator`` seeded with ``seed``: the same inputs and seed
     give the same frames.
@@ -239,19 +304,14 @@ def generate(
     model.eval()
     gen = torch.Generator().manual_seed(int(seed))
     steps = frames_to_steps(prime, cfg.group).unsqueeze(0)
-    mu, log_b, state = model(steps)
-    mu, log_b = mu[:, -1:], log_b[:, -1:]
+    mu, aux, state = model(steps)
+    mu, aux = mu[:, -1:], aux[:, -1:]
     n_steps = math.ceil(n_frames / cfg.group)
     out = torch.empty(n_steps, cfg.step_dim)
     for i in range(n_steps):
-        x = mu
-        if temperature > 0:
-            u = torch.rand(mu.shape, generator=gen) - 0.5
-            lap = -torch.sign(u) * torch.log1p(-2 * u.abs()).clamp(min=-30.0)
-            x = mu + temperature * torch.exp(log_b) * lap
-        x = x.clamp(-FRAME_CLAMP, FRAME_CLAMP)
+        x = model.sample(mu, aux, temperature=temperature, generator=gen).clamp(-FRAME_CLAMP, FRAME_CLAMP)
         out[i] = x[0, 0]
         if i + 1 < n_steps:
             fed = x + noise * torch.randn(x.shape, generator=gen) if noise > 0 else x
-            mu, log_b, state = model(fed, state)
+            mu, aux, state = model(fed, state)
     return steps_to_frames(out, cfg.group)[:n_frames].numpy().astype(np.float32)

@@ -109,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=11.0, help="wall-time budget of the training")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rank", type=int, default=8, help="low-rank directions of the output covariance")
+    parser.add_argument("--residual", action="store_true", help="predict changes from the last frame")
+    parser.add_argument("--resume", type=Path, default=None, help="continue training this checkpoint")
+    parser.add_argument("--cache", type=Path, default=None, help="npz file caching the rendered frames")
+    parser.add_argument("--render-only", action="store_true", help="only render into --cache")
     parser.add_argument("--out", type=Path, default=Path("models/checkpoints/kpop_default.pt"))
     parser.add_argument("--results", type=Path, default=Path("models/results/kpop.json"))
     args = parser.parse_args(argv)
@@ -120,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     from models.kpop import KpopConfig
 
     torch.set_num_threads(args.threads)
-    cfg = KpopConfig()
+    cfg = KpopConfig(rank=args.rank, residual=args.residual)
     sf2 = soundfont_bytes()
     basis = kpop._mel_basis(cfg)
     songs, names, t0 = [], [], time.perf_counter()
@@ -128,7 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(dirs) < kpop.MIN_SONGS:
         print(f"error: found {len(dirs)} POP909 songs under {args.data}", file=sys.stderr)
         return 2
-    for i, d in enumerate(dirs):
+    if args.cache is not None and args.cache.is_file():
+        with np.load(args.cache) as z:
+            names = [str(n) for n in z["names"]]
+            songs = [z[f"song_{i}"].astype(np.float32) for i in range(len(names))]
+        print(f"loaded {len(songs)} rendered songs from {args.cache}", file=sys.stderr)
+    for i, d in enumerate(dirs if not songs else []):
         midi = arrange(d, palette=PALETTES[i % len(PALETTES)], end=args.offset + args.seconds)
         y, sr = render(midi, sf2)
         a = int(args.offset * sr)
@@ -140,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
             songs.append(frames)
             names.append(d.name)
         print(f"\rrendered {i + 1}/{len(dirs)} songs", end="", file=sys.stderr)
+    if args.cache is not None and not args.cache.is_file():
+        arrays = {f"song_{i}": s.astype(np.float16) for i, s in enumerate(songs)}
+        np.savez(args.cache, names=np.array(names), **arrays)
+    if args.render_only:
+        return 0
     render_s = time.perf_counter() - t0
     seconds = sum(s.shape[0] for s in songs) * cfg.hop / cfg.sr
     print(
@@ -154,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg=cfg,
         seed=args.seed,
         max_seconds=args.minutes * 60,
+        resume_from=args.resume,
         progress=text_progress(),
         meta={
             "name": "Default (POP909)",
@@ -181,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         "val_l1": round(h["val_l1"][best], 4),
         "baseline_repeat_last_l1": round(result.baselines["repeat_last_l1"], 4),
         "baseline_mean_frame_l1": round(result.baselines["mean_frame_l1"], 4),
+        "baseline_mean_frame_nll": round(result.baselines["mean_frame_nll"], 4),
         "train_frames_per_second": round(result.frames_per_second),
         "train_seconds": round(result.seconds),
         "checkpoint_bytes": len(result.checkpoint),
