@@ -17,6 +17,7 @@ pages = {
     ],
     "Studio": [
         st.Page("pages/generate.py", title="Generate", icon=":material/piano:"),
+        st.Page("pages/add_beats.py", title="Add beats", icon=":material/music_note:"),
         st.Page("pages/editor.py", title="Editor", icon=":material/tune:"),
         st.Page("pages/remix.py", title="Remix", icon=":material/shuffle:"),
         st.Page("pages/kpop.py", title="K-pop generator", icon=":material/graphic_eq:"),
