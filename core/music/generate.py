@@ -111,7 +111,7 @@ class Song:
     @property
     def premix(self) -> np.ndarray:
         """``sum(stems)``: the loudness-normalised mix before the limiter."""
-        return np.sum(np.stack(list(self.stems.values())), axis=0, dtype=np.float32)
+        return _sum(list(self.stems.values()), self.mix.shape[1])
 
     def summary(self) -> dict:
         """JSON-ready description (what the CLI's ``--json`` prints)."""
@@ -275,7 +275,7 @@ def generate_song(
 
     report(progress, 0.85, "Mixing and mastering")
     t0 = time.perf_counter()
-    stems, mix = balance_and_master(rendered, sr=SAMPLE_RATE)
+    stems, mix = _balance_and_master(rendered, sr=SAMPLE_RATE)
     timings["mix"] = time.perf_counter() - t0
 
     spb = 60.0 / bpm
@@ -319,7 +319,7 @@ def _sum(arrays: list[np.ndarray], n: int) -> np.ndarray:
     return out
 
 
-def balance_and_master(
+def _balance_and_master(
     rendered: dict[str, np.ndarray], *, sr: int
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Balance stems by role, scale them all by one gain, and limit their sum.
@@ -329,6 +329,9 @@ def balance_and_master(
     gain by the shortfall (at most twice more). The stems are scaled by that final gain, so
     ``sum(stems)`` is exactly the signal that enters the limiter and ``mix = limit(sum(stems))``.
 
+    The arrays of ``rendered`` (fresh render outputs owned by the caller) are scaled **in place** and
+    returned as the stems: a 10-minute stem is 200 MB, so no copies are made.
+
     Returns
     -------
     stems, mix
@@ -336,32 +339,62 @@ def balance_and_master(
     from core.audio.loudness import MAX_GAIN_DB, integrated_lufs, limit
 
     n = next(iter(rendered.values())).shape[1] if rendered else 0
-    fade = np.ones(n, dtype=np.float32)
     nf = min(n, int(FADE_S * sr))
-    if nf > 0:
-        fade[n - nf :] = np.linspace(1.0, 0.0, nf, dtype=np.float32)
-    balanced: dict[str, np.ndarray] = {}
+    fade = np.linspace(1.0, 0.0, nf, dtype=np.float32)
     for role, y in rendered.items():
         level = _active_rms(y)
-        gain = 10 ** (ROLE_LEVEL_DB.get(role, -24.0) / 20) / level if level > 1e-7 else 1.0
-        balanced[role] = y * (np.float32(gain) * fade)
-    premix = _sum(list(balanced.values()), n)
+        y *= np.float32(10 ** (ROLE_LEVEL_DB.get(role, -24.0) / 20) / level if level > 1e-7 else 1.0)
+        if nf > 0:
+            y[:, n - nf :] *= fade
+    premix = _sum(list(rendered.values()), n)
     lufs = integrated_lufs(premix, sr=sr)
     if not math.isfinite(lufs):  # silence stays silence
-        return balanced, premix
+        return rendered, premix
     gain_db = min(MAX_GAIN_DB, TARGET_LUFS - lufs)
     # Predict what the limiter will cost from the loudest 10 s (a sixth of the work of a full pass), so
     # that one full limiter pass usually lands on the target; the full-length check below still decides.
     gain_db = min(MAX_GAIN_DB, gain_db + _limiter_loss(premix, sr=sr, gain_db=gain_db, limit=limit))
     for _ in range(3):
         g = np.float32(10.0 ** (gain_db / 20.0))
-        mix = limit(premix * g, sr=sr, ceiling_dbtp=CEILING_DBTP)
+        mix = _limit_scaled(premix, g, sr=sr, limit=limit)
         shortfall = TARGET_LUFS - integrated_lufs(mix, sr=sr)
         if shortfall < 0.3 or gain_db >= MAX_GAIN_DB:
             break
         gain_db = min(MAX_GAIN_DB, gain_db + shortfall * 1.1)
-    stems = {role: y * g for role, y in balanced.items()}
-    return stems, mix
+    del premix
+    for y in rendered.values():
+        y *= g
+    return rendered, mix
+
+
+#: Songs longer than this are limited in chunks (same result to ~1e-6; a fraction of the memory).
+CHUNK_S = 60.0
+#: Audio before each chunk that the limiter sees so its release state is settled (80 ms release).
+CHUNK_LEAD_S = 1.0
+
+
+def _limit_scaled(premix: np.ndarray, g: np.float32, *, sr: int, limit) -> np.ndarray:
+    """``limit(premix * g)``, in 60 s chunks for long songs so memory stays bounded.
+
+    Each chunk is limited with 1 s of the preceding audio in front of it (the limiter's 80 ms release has
+    decayed by a factor of ~1e-6 after 1 s, and its 5 ms look-ahead is covered by a 50 ms tail), and only
+    the chunk itself is kept. Chunk edges sit on a 1024-sample grid so the limiter's gain blocks line up.
+    """
+    n = premix.shape[1]
+    # chunk edges on a 1024-sample grid, so the limiter's gain blocks fall where they fall for the whole
+    align = 1024
+    chunk = int(CHUNK_S * sr) // align * align
+    lead = -(-int(CHUNK_LEAD_S * sr) // align) * align
+    tail = -(-int(0.05 * sr) // align) * align
+    if n <= int(1.5 * chunk):
+        return limit(premix * g, sr=sr, ceiling_dbtp=CEILING_DBTP)
+    out = np.empty_like(premix, dtype=np.float32)
+    for a in range(0, n, chunk):
+        b = min(n, a + chunk)
+        lo, hi = max(0, a - lead), min(n, b + tail)
+        part = limit(premix[:, lo:hi] * g, sr=sr, ceiling_dbtp=CEILING_DBTP)
+        out[:, a:b] = part[:, a - lo : a - lo + (b - a)]
+    return out
 
 
 def _limiter_loss(premix: np.ndarray, *, sr: int, gain_db: float, limit, window_s: float = 10.0) -> float:
@@ -399,4 +432,4 @@ def _active_rms(y: np.ndarray, *, block: int = 4410) -> float:
     return float(np.sqrt(e[e > peak * 1e-4].mean()))
 
 
-__all__ = ["ROLES", "Song", "balance_and_master", "generate_song", "validate_request"]
+__all__ = ["ROLES", "Song", "generate_song", "validate_request"]
