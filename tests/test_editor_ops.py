@@ -173,11 +173,11 @@ def test_json_round_trip_and_bad_files(project):
     with pytest.raises(InputError, match=r"history\[0\]\.op\.type = 'teleport'"):
         Project.from_dict(unknown)
     missing = {**data, "history": [{"label": "x", "op": {"type": "mute", "track": "ghost"}}], "position": 1}
-    with pytest.raises(InputError, match="'ghost' does not exist"):
+    with pytest.raises(InputError, match=r"history\[0\]: Mute\.track = 'ghost' does not exist"):
         Project.from_dict(missing)
     past_end = {**data, "history": [], "ops": [{"type": "loop", "start_s": 1, "end_s": 99, "times": 2}]}
     del past_end["history"]
-    with pytest.raises(InputError, match=r"Loop\.end_s = 99 is past the end"):
+    with pytest.raises(InputError, match=r"ops\[0\]: Loop\.end_s = 99 is past the end"):
         Project.from_dict(past_end)
     with pytest.raises(InputError, match="not valid JSON"):
         Project.from_json("{nope")

@@ -334,8 +334,10 @@ def _added_name(role: str, tracks: dict) -> str:
     return f"{role}_{i}"
 
 
-def derive(project: Project, ops: tuple[Op, ...] | None = None) -> MixState:
+def derive(project: Project, ops: tuple[Op, ...] | None = None, *, label: str | None = None) -> MixState:
     """Fold ``ops`` (default: the project's) over its stems into a :class:`MixState`.
+
+    ``label`` (e.g. ``"history"``) prefixes an error with the index of the operation at fault.
 
     Raises
     ------
@@ -353,84 +355,93 @@ def derive(project: Project, ops: tuple[Op, ...] | None = None) -> MixState:
     fade = (0.0, 0.0)
     length = float(project.meta.get("duration_s") or 0.0)
     base_bpm = project.meta.get("tempo_bpm")
-    for op in ops:
-        if not isinstance(op, Op):
-            raise InputError(f"operation must be an editor Op, got {type(op).__name__}.")
-        for name in op.track_refs:
-            if name not in tracks:
-                raise _missing(op, name, tracks)
-        if isinstance(op, SetTempo):
-            if op.bpm is not None and not base_bpm:
-                raise InputError("SetTempo.bpm needs the song's original tempo, which is unknown: use ratio.")
-            ratio = op.ratio_for(float(base_bpm)) if op.bpm is not None else op.ratio
-        elif isinstance(op, Transpose):
-            semitones = op.semitones
-        elif isinstance(op, TrackGain):
-            tracks[op.track] = replace(tracks[op.track], gain_db=op.db)
-        elif isinstance(op, TrackPan):
-            tracks[op.track] = replace(tracks[op.track], pan=op.pan)
-        elif isinstance(op, Mute):
-            tracks[op.track] = replace(tracks[op.track], mute=op.on)
-        elif isinstance(op, Solo):
-            tracks[op.track] = replace(tracks[op.track], solo=op.on)
-        elif isinstance(op, TrackEffects):
-            tracks[op.track] = replace(tracks[op.track], chain=op.chain)
-        elif isinstance(op, MasterEffects):
-            master_chain = op.chain
-        elif isinstance(op, Fade):
-            fade = (op.in_s, op.out_s)
-        elif isinstance(op, Loop):
-            if op.end_s > length + 1e-6:
-                raise InputError(
-                    f"Loop.end_s = {op.end_s:g} is past the end of the song "
-                    f"({length:.2f} s at the original tempo)."
-                )
-            length += (op.end_s - op.start_s) * (op.times - 1)
-            if length > MAX_SONG_SECONDS:
-                raise InputError(
-                    f"Loop.times = {op.times} makes the song {length:.0f} s long; "
-                    f"the limit is {MAX_SONG_SECONDS:.0f} s."
-                )
-            timeline.append(op)
-        elif isinstance(op, Trim):
-            if op.end_s > length + 1e-6:
-                raise InputError(
-                    f"Trim.end_s = {op.end_s:g} is past the end of the song "
-                    f"({length:.2f} s at the original tempo)."
-                )
-            length = op.end_s - op.start_s
-            timeline.append(op)
-        elif isinstance(op, RemoveTrack):
-            del tracks[op.track]
-        elif isinstance(op, AddTrack):
-            if not base_bpm or not project.meta.get("key"):
-                raise InputError(
-                    "AddTrack needs the song's tempo and key, which are unknown for this project."
-                )
-            name = op.name or _added_name(op.role, tracks)
-            if name in tracks:
-                raise InputError(f"AddTrack.name = {name!r} is already a track; choose another name.")
-            tracks[name] = TrackState(name, ("added", op.role, op.seed), "midi", op.role == "drums", op.role)
-        elif isinstance(op, SplitHarmonicPercussive):
-            t = tracks[op.track]
-            if t.kind != "audio" or t.source[0] != "stem":
-                raise InputError(
-                    f"SplitHarmonicPercussive.track = {op.track!r} is not an original audio track; "
-                    "only uploaded audio can be split."
-                )
-            for part in ("harmonic", "percussive"):
-                if f"{op.track}_{part}" in tracks:
+    for i, op in enumerate(ops):
+        try:
+            if not isinstance(op, Op):
+                raise InputError(f"operation must be an editor Op, got {type(op).__name__}.")
+            for name in op.track_refs:
+                if name not in tracks:
+                    raise _missing(op, name, tracks)
+            if isinstance(op, SetTempo):
+                if op.bpm is not None and not base_bpm:
                     raise InputError(
-                        f"SplitHarmonicPercussive.track = {op.track!r}: {op.track}_{part} already exists."
+                        "SetTempo.bpm needs the song's original tempo, which is unknown: use ratio."
                     )
-            del tracks[op.track]
-            for part in ("harmonic", "percussive"):
-                tracks[f"{op.track}_{part}"] = TrackState(
-                    f"{op.track}_{part}", ("split", t.source[1], part), "audio", part == "percussive",
-                    "drums" if part == "percussive" else t.role,
-                )  # fmt: skip
-        else:  # pragma: no cover - every Op subclass is handled above
-            raise InputError(f"operation type {op.type!r} is not supported by this version.")
+                ratio = op.ratio_for(float(base_bpm)) if op.bpm is not None else op.ratio
+            elif isinstance(op, Transpose):
+                semitones = op.semitones
+            elif isinstance(op, TrackGain):
+                tracks[op.track] = replace(tracks[op.track], gain_db=op.db)
+            elif isinstance(op, TrackPan):
+                tracks[op.track] = replace(tracks[op.track], pan=op.pan)
+            elif isinstance(op, Mute):
+                tracks[op.track] = replace(tracks[op.track], mute=op.on)
+            elif isinstance(op, Solo):
+                tracks[op.track] = replace(tracks[op.track], solo=op.on)
+            elif isinstance(op, TrackEffects):
+                tracks[op.track] = replace(tracks[op.track], chain=op.chain)
+            elif isinstance(op, MasterEffects):
+                master_chain = op.chain
+            elif isinstance(op, Fade):
+                fade = (op.in_s, op.out_s)
+            elif isinstance(op, Loop):
+                if op.end_s > length + 1e-6:
+                    raise InputError(
+                        f"Loop.end_s = {op.end_s:g} is past the end of the song "
+                        f"({length:.2f} s at the original tempo)."
+                    )
+                length += (op.end_s - op.start_s) * (op.times - 1)
+                if length > MAX_SONG_SECONDS:
+                    raise InputError(
+                        f"Loop.times = {op.times} makes the song {length:.0f} s long; "
+                        f"the limit is {MAX_SONG_SECONDS:.0f} s."
+                    )
+                timeline.append(op)
+            elif isinstance(op, Trim):
+                if op.end_s > length + 1e-6:
+                    raise InputError(
+                        f"Trim.end_s = {op.end_s:g} is past the end of the song "
+                        f"({length:.2f} s at the original tempo)."
+                    )
+                length = op.end_s - op.start_s
+                timeline.append(op)
+            elif isinstance(op, RemoveTrack):
+                del tracks[op.track]
+            elif isinstance(op, AddTrack):
+                if not base_bpm or not project.meta.get("key"):
+                    raise InputError(
+                        "AddTrack needs the song's tempo and key, which are unknown for this project."
+                    )
+                name = op.name or _added_name(op.role, tracks)
+                if name in tracks:
+                    raise InputError(f"AddTrack.name = {name!r} is already a track; choose another name.")
+                tracks[name] = TrackState(
+                    name, ("added", op.role, op.seed), "midi", op.role == "drums", op.role
+                )
+            elif isinstance(op, SplitHarmonicPercussive):
+                t = tracks[op.track]
+                if t.kind != "audio" or t.source[0] != "stem":
+                    raise InputError(
+                        f"SplitHarmonicPercussive.track = {op.track!r} is not an original audio track; "
+                        "only uploaded audio can be split."
+                    )
+                for part in ("harmonic", "percussive"):
+                    if f"{op.track}_{part}" in tracks:
+                        raise InputError(
+                            f"SplitHarmonicPercussive.track = {op.track!r}: {op.track}_{part} already exists."
+                        )
+                del tracks[op.track]
+                for part in ("harmonic", "percussive"):
+                    tracks[f"{op.track}_{part}"] = TrackState(
+                        f"{op.track}_{part}", ("split", t.source[1], part), "audio", part == "percussive",
+                        "drums" if part == "percussive" else t.role,
+                    )  # fmt: skip
+            else:  # pragma: no cover - every Op subclass is handled above
+                raise InputError(f"operation type {op.type!r} is not supported by this version.")
+        except InputError as exc:
+            if label is None:
+                raise
+            raise InputError(f"{label}[{i}]: {exc}") from None
     return MixState(
         tracks=tuple(tracks.values()), ratio=float(ratio), semitones=int(semitones), timeline=tuple(timeline),
         master_chain=master_chain, fade_in_s=fade[0], fade_out_s=fade[1], base_seconds=length,
@@ -636,14 +647,8 @@ class Project:
         project = Project(
             title=title, stems=stems, meta=dict(meta), history=tuple(history), position=position, sr=sr
         )
-        # every prefix must be valid; checking the full history checks the ones in effect too
-        for n in range(len(history), 0, -1):
-            try:
-                derive(project, tuple(e.op for e in history[:n]))
-                break
-            except InputError as exc:
-                if n <= position:
-                    raise InputError(f"history[{n - 1}]: {exc}") from None
+        # the whole history (redo steps too) must apply in order
+        derive(project, tuple(e.op for e in history), label="history" if "history" in d else "ops")
         return project
 
     @staticmethod
