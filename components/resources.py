@@ -346,3 +346,11 @@ def beats_result(digest: str, request_json: str, _y, _analysis):
         )  # fmt: skip
     finally:
         bar.empty()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def editor_lane(stem_key: str, regions: tuple, _y, sr: int):
+    """The waveform lane figure of a processed stem, cached by its content key and the loop regions."""
+    from components.editor_widgets import lane_figure
+
+    return lane_figure(_y, sr=sr, regions=regions)
