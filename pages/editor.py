@@ -255,10 +255,10 @@ def _tracks(project, state, render) -> None:
                               args=(O.SplitHarmonicPercussive(track=t.name),),
                               help="Separate drums (percussive) from the rest (harmonic).")  # fmt: skip
             with lane:
-                st.plotly_chart(
-                    lane_figure(render.stems[t.name], sr=render.sr, regions=regions), key=f"{key}_lane",
-                    config={"displayModeBar": False, "staticPlot": True},
-                )  # fmt: skip
+                fig = resources.editor_lane(
+                    render.keys[t.name], tuple(regions), render.stems[t.name], render.sr
+                )
+                st.plotly_chart(fig, key=f"{key}_lane", config={"displayModeBar": False, "staticPlot": True})
             mixer_strip(
                 t.name, StripValues(t.gain_db, t.pan, t.mute, t.solo), key=key,
                 on_change=_strip_changed, args=(t.name, key),

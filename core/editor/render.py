@@ -368,6 +368,8 @@ class Render:
     timings : dict of str to float
         Seconds spent on ``stems`` (processing the stems not in the cache), ``mix`` (the bus, master
         effects and fades) and ``master`` (loudness normalisation and limiting).
+    keys : dict of str to str
+        Cache key of each processed stem (a content digest: equal keys, equal audio).
     """
 
     mix: np.ndarray
@@ -376,6 +378,7 @@ class Render:
     state: MixState
     rendered: tuple[str, ...]
     timings: dict = dataclasses.field(default_factory=dict)
+    keys: dict = dataclasses.field(default_factory=dict)
 
     @property
     def seconds(self) -> float:
@@ -668,8 +671,9 @@ class Renderer:
         report(progress, 1.0, "Done")
         ordered = {t.name: stems[t.name] for t in state.tracks}
         return Render(
-            mix=bus, sr=sr, stems=ordered, state=state, rendered=tuple(t.name for t in todo), timings=timings
-        )
+            mix=bus, sr=sr, stems=ordered, state=state, rendered=tuple(t.name for t in todo), timings=timings,
+            keys={t.name: keys[t.name] for t in state.tracks},
+        )  # fmt: skip
 
     @staticmethod
     def mix(stems: dict[str, np.ndarray], state: MixState, *, sr: int, mastered: bool = True) -> np.ndarray:
