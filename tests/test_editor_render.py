@@ -280,3 +280,17 @@ def test_cli_renders_a_bundle_and_prints_the_schema(tmp_path, capsys):
     )
     assert main(["edit", str(bad), "--out", str(tmp_path / "x.wav")]) == 2
     assert "format_version = 7" in capsys.readouterr().err
+
+
+def test_loop_regions_follow_timeline_edits_and_tempo():
+    from core.editor.render import loop_regions
+
+    p, _ = _audio_project(a=sine(220, 10.0))
+    p = p.apply(O.Loop(start_s=1.0, end_s=2.0, times=3))  # region 1-4 s, song 12 s
+    assert loop_regions(p.state()) == [(1.0, 4.0)]
+    p = p.apply(O.Loop(start_s=0.0, end_s=0.5, times=2))  # earlier loop pushes the first one by 0.5 s
+    assert loop_regions(p.state()) == [(1.5, 4.5), (0.0, 1.0)]
+    p = p.apply(O.Trim(start_s=1.0, end_s=12.0))
+    assert loop_regions(p.state()) == [(0.5, 3.5)]  # the second loop was trimmed away
+    fast = p.apply(O.SetTempo(ratio=2.0))
+    assert loop_regions(fast.state()) == [(0.25, 1.75)]
