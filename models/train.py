@@ -1,15 +1,21 @@
 """Train the symbolic music models (drums, bass, harmony, melody) and write their held-out evaluation.
 
-One command per model (seeded, single-threaded by default, each under ~10 minutes on one CPU core)::
+One command per model (seeded, single-threaded by default, each under ~10 minutes of wall time)::
 
     python -m models.train drums   --data ../shared/data/groove --out models/checkpoints/drums.pt
     python -m models.train harmony --data ../shared/data/pop909 --out models/checkpoints/harmony.pt
     python -m models.train bass    --data ../shared/data/pop909 --out models/checkpoints/bass.pt
     python -m models.train melody  --data ../shared/data/pop909 --out models/checkpoints/melody.pt
 
+The committed checkpoints were trained on a busy 2-core machine in two such runs each: the command
+above, then the same command with ``--resume models/checkpoints/<model>.pt --lr 1e-3`` (harmony:
+``--lr 1.5e-3``), each stopped by ``--max-minutes`` (9-10 minutes). The epochs each run reached are in
+``models/results/<model>.json`` (``history``, ``command``); for an exact replay on a faster machine give
+those ``--epochs`` and a large ``--max-minutes``.
+
 Each run keeps the epoch with the best validation loss (early stopping), evaluates it on the test split
-against simple baselines and writes ``models/results/<model>.json``. Parsed data sets are cached under
-``--cache`` (default ``/tmp/beattok_cache``), never in the repository.
+against simple baselines (:func:`evaluate`) and writes ``models/results/<model>.json``. Parsed data sets
+are cached under ``--cache`` (default ``/tmp/beattok_cache``), never in the repository.
 """
 
 from __future__ import annotations
