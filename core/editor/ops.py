@@ -124,13 +124,13 @@ class SetTempo(Op):
         if self.ratio is not None:
             return self.ratio
         r = self.bpm / float(base_bpm)
-        if not 0.5 - 1e-9 <= r <= 2.0 + 1e-9:
+        if not 0.5 - 1e-3 <= r <= 2.0 + 1e-3:  # tolerance: a UI rounds bpm values to 0.1
             raise InputError(
                 f"SetTempo.bpm = {self.bpm:g} is out of range: "
                 f"use {0.5 * base_bpm:.1f}..{2.0 * base_bpm:.1f} bpm "
                 f"(0.5-2x the original {base_bpm:g} bpm)."
             )
-        return r
+        return min(2.0, max(0.5, r))
 
     def label(self) -> str:
         return f"Tempo {self.bpm:g} bpm" if self.bpm is not None else f"Tempo x{self.ratio:g}"
