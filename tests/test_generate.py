@@ -372,3 +372,43 @@ def test_long_songs_are_limited_in_chunks_with_the_same_result():
     chunked = _limit_scaled(x, np.float32(1.5), sr=SR, limit=limit)
     assert np.abs(whole - chunked).max() < 1e-5
     assert true_peak_dbfs(chunked, sr=SR) <= -1.0 + 1e-3
+
+
+def test_missing_or_corrupt_soundfont_is_a_model_error_before_any_work(tmp_path, monkeypatch):
+    from core.errors import ModelError
+
+    calls = []
+    spy = Samplers(
+        drums=_drums, bass=_bass, harmony=lambda **kw: calls.append(kw) or _harmony(**kw), melody=_melody
+    )
+    with pytest.raises(ModelError, match=r"nope\.sf2"):
+        _song(samplers=spy, soundfont=tmp_path / "nope.sf2")
+    bad = tmp_path / "bad.sf2"
+    bad.write_bytes(b"not a soundfont")
+    monkeypatch.setenv("SOUNDFONT", str(bad))
+    with pytest.raises(ModelError, match=r"bad\.sf2"):
+        _song(samplers=spy)
+    assert not calls  # the soundfont is checked before the models run
+
+
+def test_missing_or_corrupt_checkpoint_is_a_model_error(tmp_path, monkeypatch):
+    from core import loaders
+    from core.errors import ModelError
+    from core.music.arrange import load_samplers
+
+    corrupt = tmp_path / "drums.pt"
+    corrupt.write_bytes(b"\x00garbage" * 100)
+    monkeypatch.setattr(
+        loaders, "checkpoint_path", lambda name: corrupt if name == "drums" else tmp_path / "missing.pt"
+    )
+    with pytest.raises(ModelError):
+        load_samplers()
+
+
+def test_cli_reports_a_bad_soundfont(tmp_path, monkeypatch, capsys):
+    from core.__main__ import main
+
+    monkeypatch.setenv("SOUNDFONT", str(tmp_path / "gone.sf2"))
+    rc = main(["generate", "--genre", "pop", "--seconds", "5", "--out", str(tmp_path / "x.wav")])
+    assert rc == 2 and "gone.sf2" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists()

@@ -39,7 +39,7 @@ from core.music.arrange import Samplers, arrange, load_samplers, sub_seed
 from core.music.instruments import ROLES, get_genre, get_mood, parse_instruments
 from core.music.midi import encode_midi
 from core.music.plan import plan_song
-from core.music.render import StemRenderer
+from core.music.render import StemRenderer, check_soundfont
 from core.music.theory import Key, parse_key
 from core.progress import ProgressFn, report
 
@@ -238,6 +238,7 @@ def generate_song(
     )
     seed = int(seed)
     timings: dict[str, float] = {}
+    check_soundfont(soundfont)  # a missing or corrupt soundfont fails before any model work
     report(progress, 0.02, "Loading models")
     if samplers is None:
         samplers = load_samplers()
