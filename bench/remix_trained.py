@@ -106,7 +106,7 @@ def train_network(
         loss.backward()
         opt.step()
         if verbose and (step % 50 == 0 or step == steps - 1):
-            print(f"#   autoencoder step {step:4d}: reconstruction MSE {float(loss):.4f}", flush=True)
+            print(f"#   autoencoder step {step:4d}: MSE {float(loss.detach()):.4f}", flush=True)
     if verbose:
         print(f"#   trained on {len(specs)} rendered clips in {time.perf_counter() - t0:.0f} s")
     # same features as the product (ReLU(W * x), no bias); rescaled to the random network's weight norm
