@@ -465,8 +465,16 @@ def generate_title_set(
         title_track = _title_track(name, assets, taken)
         taken.add(normalize_title(title_track))
         n_free -= 1
+    if n_free == 0:  # everything is locked (plus perhaps the title track): nothing to generate
+        slots = dict(fixed)
+        free = [i for i in range(n) if i not in slots]
+        if title_track is not None:
+            slots[free[0]] = title_track
+        titles = [slots[i] for i in range(n)]
+        tt = next((i for i, t in enumerate(titles) if album_key and album_key in normalize_title(t)), -1)
+        return TitleSet(titles=titles, notes=notes, title_track_index=tt)
 
-    # A third of the samples start with a word of the album name (or of the mood's theme words) and
+    # A quarter of the samples start with a word of the album name (or of the mood's theme words) and
     # the model writes the rest: prefix prompting, the strongest relevance lever a small model has.
     prng = np.random.default_rng([int(seed) % (2**63), 17])
     hooks = [
@@ -533,7 +541,14 @@ def generate_title_set(
         return (x - x.mean()) / (x.std() + 1e-6)
 
     cov = np.array([coverage[c] for c in cands])
-    quality = 0.5 * z(lp_theme) + 0.3 * z(lp_theme - lp_plain) + 2.0 * rel + 1.0 * cov
+    n_words = np.array([len(c.split()) for c in cands])
+    quality = (
+        0.6 * z(lp_theme)
+        + 0.3 * z(lp_theme - lp_plain)
+        + 2.0 * rel
+        + 1.0 * cov
+        - 0.35 * np.maximum(0, n_words - 4)
+    )
     chosen = _mmr(
         cands, quality, [*fixed.values(), *([title_track] if title_track else [])], n_free, album=name
     )
@@ -555,6 +570,15 @@ def generate_title_set(
         target = max(1, round((n - 1) * 0.35))
         tt_pos = min(free_pos, key=lambda i: (abs(i - target), i))
         free_pos.remove(tt_pos)
+    # spread the titles that echo the album name through the list instead of bunching them up
+    album_stems = _content_stems(name)
+    echo = [c for c in rest if _content_stems(c) & album_stems]
+    plain = [c for c in rest if c not in echo]
+    if echo:
+        step = (len(rest) + 1) / (len(echo) + 1)
+        marks = {round(step * (j + 1)) - 1 for j in range(len(echo))}
+        e_it, p_it = iter(echo), iter(plain)
+        rest = [next(e_it) if i in marks else next(p_it, None) or next(e_it) for i in range(len(rest))]
     order = ([opener] if opener else []) + rest + ([closer] if closer else [])
     slots: dict[int, str] = dict(fixed)
     if tt_pos is not None:

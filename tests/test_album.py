@@ -129,6 +129,15 @@ def test_locked_titles_stay_at_their_positions(model, assets):
     assert set(again.titles) != set(first.titles)  # the unlocked ones were regenerated
 
 
+def test_everything_locked_returns_the_locks(model, assets):
+    locked = {i: f"Song Number {i}" for i in range(8)}
+    ts = _titles(model, assets, album="Neon Skyline", n=8, locked=locked)
+    assert ts.titles == [locked[i] for i in range(8)]
+    locked.pop(3)
+    ts = _titles(model, assets, album="Neon Skyline", n=8, locked=locked)
+    assert ts.titles[3] == "Neon Skyline" and ts.title_track_index == 3
+
+
 def test_titles_are_never_known_titles_shipped_set(model, assets):
     for i, (album, genre) in enumerate(ALBUMS):
         for t in generate_titles(album=album, genre=genre, seed=i, model=model, assets=assets):
