@@ -516,7 +516,8 @@ def add_beats(
     sr : int
         Sample rate in Hz (8000-192000); the result has the same rate and length.
     drums, bass : bool
-        Which parts to add (at least one).
+        Which parts to add (at least one). The bass follows the kick of a drum pattern sampled for the song
+        even when the drums themselves are not added.
     style : str, optional
         A drum style (:func:`style_choices`), a style alias (``"hip-hop"``, ``"edm"``...) or a genre of
         :data:`core.music.instruments.GENRES`; default :func:`auto_style` of ``genre``/the tempo.
@@ -597,6 +598,10 @@ def add_beats(
 
         genre_obj = get_genre(genre)
 
+    if analysis is not None and abs(float(analysis.duration_s) - duration) > 0.5:
+        raise InputError(
+            f"the analysis given is of a {analysis.duration_s:.1f} s song, but this song is {duration:.1f} s"
+        )
     if analysis is None:
         analysis = analyze(x, sr=sr, progress=lambda f, m: report(progress, 0.35 * f, f"analysing: {m}"))
     report(progress, 0.35, "analysis done")

@@ -221,6 +221,15 @@ def test_tempo_and_key_corrections(song, result, samplers):
         apply_corrections(result.analysis, key_override="H minor")
 
 
+def test_too_long_song_is_refused_before_any_work(monkeypatch, samplers):
+    from core.beats import add_beats
+    from core.errors import LimitError
+
+    monkeypatch.setenv("BEATTOK_MAX_DURATION_S", "5")
+    with pytest.raises(LimitError, match="limit"):
+        add_beats(np.full((2, SR * 8), 0.1, np.float32), sr=SR, samplers=samplers)
+
+
 def test_bad_inputs_give_clear_messages_or_low_confidence(samplers):
     from core.beats import add_beats
 
@@ -237,6 +246,10 @@ def test_bad_inputs_give_clear_messages_or_low_confidence(samplers):
     ):
         with pytest.raises(InputError, match=word):
             add_beats(y, sr=SR, samplers=samplers, **kwargs)
+    from core.audio.analysis import analyze
+
+    with pytest.raises(InputError, match="analysis given"):
+        add_beats(y[:, : SR * 5], sr=SR, samplers=samplers, analysis=analyze(y, sr=SR))
     bad = y.copy()
     bad[0, 100] = np.nan
     with pytest.raises(InputError, match="NaN"):
