@@ -30,10 +30,16 @@ def lane_peaks(y: np.ndarray, *, points: int = 400) -> np.ndarray:
 
 
 def lane_figure(y: np.ndarray, *, sr: int, regions: Sequence[tuple[float, float]] = (), height: int = 70):
-    """A track's waveform lane with loop regions (seconds of the rendered song) shaded."""
+    """A track's waveform lane with loop regions (seconds of the rendered song) shaded.
+
+    The envelope is scaled to the lane's own peak so quiet stems stay readable (the mixer shows levels).
+    """
     from components.plots import peaks_figure
 
     peaks = lane_peaks(y)
+    top = float(np.abs(peaks).max())
+    if top > 1e-6:
+        peaks = peaks / np.float32(top)
     fig = peaks_figure(
         peaks, duration_s=peaks.shape[0] * max(1, y.shape[1] // peaks.shape[0]) / sr, height=height
     )

@@ -288,9 +288,12 @@ def _add_track(project, state) -> None:
 
 def _history(project) -> None:
     c1, c2, c3 = st.columns(3)
-    c1.button("↶ Undo", key="ed_undo", on_click=_move, args=("undo",), disabled=not project.can_undo)
-    c2.button("↷ Redo", key="ed_redo", on_click=_move, args=("redo",), disabled=not project.can_redo)
-    c3.button("Original", key="ed_orig", on_click=_move, args=("original",), disabled=not project.can_undo)
+    c1.button(":material/undo:", key="ed_undo", help="Undo", on_click=_move, args=("undo",),
+              disabled=not project.can_undo)  # fmt: skip
+    c2.button(":material/redo:", key="ed_redo", help="Redo", on_click=_move, args=("redo",),
+              disabled=not project.can_redo)  # fmt: skip
+    c3.button(":material/restart_alt:", key="ed_orig", help="Back to the original (redo brings edits back)",
+              on_click=_move, args=("original",), disabled=not project.can_undo)  # fmt: skip
     lines = ["0. Opened"] + [
         f"{i}. {e.label}" + ("" if i <= project.position else " (undone)")
         for i, e in enumerate(project.history, start=1)
