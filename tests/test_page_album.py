@@ -107,3 +107,17 @@ def test_make_a_track_sets_the_generate_prefill(db):
     at.button(key="album_make_4").click().run()
     prefill = at.session_state["generate_prefill"]
     assert prefill == {"title": title, "genre": "edm", "mood": None}
+
+
+def test_album_page_inside_the_app_opens_generate_with_prefill(db):
+    at = AppTest.from_file("../app.py", default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/album.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert "Album factory" in [t.value for t in at.title]
+    _make(at, genre="rock")
+    title = at.session_state["album_state"]["titles"][1]
+    at.button(key="album_make_1").click().run()
+    assert at.session_state["generate_prefill"] == {"title": title, "genre": "rock", "mood": None}
+    assert "Album factory" not in [t.value for t in at.title]  # we are on the Generate page now
