@@ -412,3 +412,14 @@ def test_cli_reports_a_bad_soundfont(tmp_path, monkeypatch, capsys):
     rc = main(["generate", "--genre", "pop", "--seconds", "5", "--out", str(tmp_path / "x.wav")])
     assert rc == 2 and "gone.sf2" in capsys.readouterr().err
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_fill_leads_into_the_chorus():
+    s = _song(seconds=40, instruments="drums,keys")
+    chorus = next(x for x in s.sections if x.get("name") == "chorus")
+    t = chorus["start_s"]
+    beat = 0.5
+    toms = [n for n in s.notes if n["stem"] == "drums" and n["pitch"] in (45, 48, 50)]
+    assert any(t - beat - 0.01 <= n["start"] < t for n in toms)  # a tom run on the beat before the chorus
+    crash = [n for n in s.notes if n["stem"] == "drums" and n["pitch"] == 49]
+    assert any(abs(n["start"] - t) < 0.02 for n in crash)

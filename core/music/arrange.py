@@ -7,8 +7,8 @@ The arranger works in beats on a 16th-note grid. For every section of the :class
   leave the key are replaced by the closest diatonic chord (:func:`core.music.theory.fit_chord_to_key`);
   genres with seventh voicings use the diatonic seventh chords. The song ends on the tonic chord.
 - **drums**: the drum model, style from the genre, density from the mood and the section energy; a crash
-  marks each chorus; EDM adds four-on-the-floor kicks; the model's micro-timing is kept, scaled by the
-  genre's ``humanize`` (at most ~19 ms at 120 bpm).
+  marks each chorus and a fill (tom run; snare roll in EDM) leads into it; EDM adds four-on-the-floor
+  kicks; the model's micro-timing is kept, scaled by the genre's ``humanize`` (at most ~19 ms at 120 bpm).
 - **bass**: the bass model, conditioned on the chords and on the kick pattern of the drums.
 - **lead**: the melody model, conditioned on key, mode and chords, register and density from the mood.
 - **keys, pad, strings, guitar, brass, pluck, arp**: voicings of the chords with smooth voice leading
@@ -291,6 +291,9 @@ def _drums(
         if sec.name == "chorus" and hits.shape[0]:
             hits[0, _CRASH] = True
             vel[0, _CRASH] = max(float(vel[0, _CRASH]), 0.8)
+        nxt = next((t for t in plan.sections if t.start_bar == sec.end_bar), None)
+        if nxt is not None and nxt.name == "chorus":
+            _fill(hits, vel, off, genre)
         vscale = mood.velocity * (0.8 + 0.25 * sec.energy)
         base = sec.start_bar * plan.beats_per_bar
         steps, classes = np.nonzero(hits)
@@ -304,6 +307,32 @@ def _drums(
         notes.append(Note(end, end + 1.0, pitches[_KICK], _vel(110, mood.velocity)))
         notes.append(Note(end, end + 2.0, pitches[_CRASH], _vel(105, mood.velocity)))
     return notes, kicks
+
+
+#: Fill played on the last beat(s) before a chorus, per genre (default: a tom run).
+_FILLS = {"edm": "roll", "hip-hop": None, "lo-fi": None, "jazz": None}
+_TOMS = (6, 6, 5, 4)  # high, high, mid, low tom on the last four 16ths
+
+
+def _fill(hits: np.ndarray, vel: np.ndarray, off: np.ndarray, genre: Genre) -> None:
+    """Write a fill into the end of a pattern (in place): a tom run, or a snare roll for EDM."""
+    kind = _FILLS.get(genre.name, "toms")
+    if kind is None or hits.shape[0] < 8:
+        return
+    n = hits.shape[0]
+    if kind == "roll":  # the last two beats: 16th snares, rising
+        span = range(n - 8, n)
+        for j, k in enumerate(span):
+            hits[k, 1:] = False
+            hits[k, 1] = True
+            vel[k, 1] = 0.45 + 0.5 * j / 7
+            off[k, :] = 0.0
+        return
+    for j, k in enumerate(range(n - 4, n)):
+        hits[k, 1:] = False  # keep the kick, clear snare/hats/cymbals under the fill
+        hits[k, _TOMS[j]] = True
+        vel[k, _TOMS[j]] = 0.7 + 0.08 * j
+        off[k, _TOMS[j]] = 0.0
 
 
 def _longest(plan: SongPlan, name: str) -> int:
