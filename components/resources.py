@@ -235,11 +235,8 @@ def kpop_generate(
 @st.cache_resource(show_spinner="Loading the title model…")
 def album_title_model():
     """The album factory's title language model (torch; shared, read-only, eval mode)."""
-    import torch
-
     from core.album import load_title_model
 
-    torch.set_num_threads(1)
     return load_title_model()
 
 
