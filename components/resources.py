@@ -87,7 +87,7 @@ def music_samplers():
     return load_samplers()
 
 
-@st.cache_data(show_spinner=False, max_entries=3, ttl=3600)
+@st.cache_resource(show_spinner=False, max_entries=3, ttl=3600)
 def generated_song(
     genre: str,
     mood: str,
@@ -99,7 +99,10 @@ def generated_song(
 ):
     """A generated :class:`core.music.generate.Song` for these settings (deterministic, so cached by them).
 
-    Shows a progress bar while it computes (created and removed inside, so cache replays are clean).
+    A resource cache, not a data cache: a song is up to ~1 GB of stems, so it is shared read-only
+    instead of being pickled and copied on every rerun (the same settings give the same song for
+    everyone). Never mutate the returned song. Shows a progress bar while it computes (created and
+    removed inside, so cache replays are clean).
     """
     from core.music.generate import generate_song
 
