@@ -15,7 +15,8 @@ beats, 86 off the beat (±5 at random).
 
 Sampling keeps the melody in the key: an onset whose pitch class is neither in the scale (for minor keys
 the natural minor plus the raised leading tone) nor a tone of the current chord gets its logit lowered
-by :data:`CHROMATIC_PENALTY` (so it is e^-2, about 7 times, less likely than the model says).
+by :data:`CHROMATIC_PENALTY` (so it is e^-2, about 7 times, less likely than the model says). Rests are
+kept to phrase breaks: after :data:`MAX_REST_STEPS` steps (one bar) of rest, the next beat starts a note.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ STEPS_PER_BEAT = 4
 N_QUALITY = len(QUALITIES) + 1
 COND_DIM = 12 + N_QUALITY + 16 + 2
 CHROMATIC_PENALTY = 2.0
+MAX_REST_STEPS = 16
 MIN_COVERAGE = 0.5
 
 
@@ -178,6 +180,7 @@ def sample(
     allowed = set(key_scale(tonic, mode))
     penalties: dict[tuple[int, int], np.ndarray] = {}
     prev = REST
+    rest_run = 0
     toks = np.zeros(n, dtype=np.int64)
     for k in range(n):
         chord_key = (int(root[k]), int(quality[k]))
@@ -190,7 +193,10 @@ def sample(
         logits = stepper.step(prev, k) + penalties[chord_key]
         if prev == REST:
             logits[HOLD] = -np.inf
+            if rest_run >= MAX_REST_STEPS and k % STEPS_PER_BEAT == 0:
+                logits[REST] = -np.inf
         toks[k] = prev = sample_categorical(logits, rng=rng, temperature=temp)
+        rest_run = rest_run + 1 if prev == REST else 0
     notes: list[Note] = []
     k = 0
     while k < n:

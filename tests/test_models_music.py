@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -242,6 +243,10 @@ def test_melody_in_scale_seeded_and_in_register(melody_model):
         notes = melody.sample(melody_model, key="C", mode="major", chords=chords, beats=32, seed=seed)
         assert all(0 <= n.start_beat < n.end_beat <= 32 and 1 <= n.velocity <= 127 for n in notes)
         ratios.append(melody.in_scale_ratio(notes, key="C", mode="major"))
+        # rests are phrase breaks: at most a bar (+ up to a beat to reach the next beat) without a note
+        starts_ends = [(0.0, 0.0), *[(n.start_beat, n.end_beat) for n in notes]]
+        gaps = [b[0] - a[1] for a, b in itertools.pairwise(starts_ends)]
+        assert max(gaps) <= 4.0 + 1.0
         assert 55 <= np.median([n.pitch for n in notes]) <= 90
     assert np.mean(ratios) > 0.9
     to_d = {"C:maj": "D:maj", "G:maj": "A:maj", "A:min": "B:min", "F:maj": "G:maj"}
