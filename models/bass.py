@@ -240,6 +240,14 @@ def sample(
     ------
     core.errors.InputError
         For out-of-range arguments or unparsable chord labels.
+
+    Examples
+    --------
+    >>> from core.loaders import load_bass  # doctest: +SKIP
+    >>> chords = [(0, 4, "C:maj"), (4, 8, "G:maj")]
+    >>> notes = sample(load_bass(), chords=chords, steps_per_beat=2, beats=8, seed=0)  # doctest: +SKIP
+    >>> notes[0]  # doctest: +SKIP
+    Note(start_beat=0.0, end_beat=1.0, pitch=36, velocity=101)
     """
     if steps_per_beat not in (1, 2, 4):
         raise input_error(f"steps_per_beat must be 1, 2 or 4, got {steps_per_beat!r}")

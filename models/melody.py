@@ -155,6 +155,14 @@ def sample(
     ------
     core.errors.InputError
         For an unknown key/mode, unparsable chords or out-of-range numbers.
+
+    Examples
+    --------
+    >>> from core.loaders import load_melody  # doctest: +SKIP
+    >>> chords = [(0, 4, "A:min"), (4, 8, "F:maj")]
+    >>> notes = sample(load_melody(), key="A", mode="minor", chords=chords, beats=8, seed=0)  # doctest: +SKIP
+    >>> in_scale_ratio(notes, key="A", mode="minor")  # doctest: +SKIP
+    1.0
     """
     if mode not in MODES:
         raise input_error(f"unknown mode {mode!r}; expected one of {list(MODES)}")
