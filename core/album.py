@@ -99,6 +99,11 @@ def clean_text(
     t = _TAG_RE.sub(" ", t)
     t = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in t)
     t = "".join(ch for ch in t if unicodedata.category(ch) not in ("Cf", "Co", "Cs", "Cn") or ch == "\u200d")
+    t = re.sub(
+        r"([\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]{2})[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+",
+        r"\1",
+        t,
+    )  # "zalgo" stacks
     t = re.sub(r"\s+", " ", t).strip()
     if len(t) > max_chars:
         cut = t[:max_chars]

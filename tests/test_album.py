@@ -69,6 +69,8 @@ def test_clean_text_strips_markup_controls_and_limits_length():
     assert 0 < len(long) <= 80 and not long.endswith(" ")
     assert len(clean_text("x" * 500)) == 80
     assert clean_text("🔥🔥") == "🔥🔥"
+    zalgo = clean_text("Z" + "\u0301\u0316\u0317\u0318" * 10 + "algo")
+    assert zalgo.endswith("algo") and len(zalgo) <= 3 + 4
     for bad in ["", "   ", "\x00\x01", "<b></b>", None]:
         with pytest.raises(InputError, match="empty"):
             clean_text(bad)
