@@ -155,6 +155,28 @@ class RemixConfig:
     momentum: float = 0.99
     paper_loss: bool = False
 
+    def __post_init__(self) -> None:
+        checks = [
+            ("n_filters", self.n_filters, 1, 8192),
+            ("kernel", self.kernel, 1, 63),
+            ("stride", self.stride, 1, 8),
+            ("lbfgs_iters", self.lbfgs_iters, 1, 10000),
+            ("max_evals", self.max_evals, 1, 10000),
+            ("griffin_lim_iters", self.griffin_lim_iters, 0, 10000),
+        ]
+        for name, value, lo, hi in checks:
+            if not isinstance(value, int) or not lo <= value <= hi:
+                raise InputError(f"{name} must be an integer from {lo} to {hi}; got {value!r}")
+        if not 2.0 <= self.chunk_seconds <= MAX_SECONDS:
+            raise InputError(f"chunk_seconds must be from 2 to {MAX_SECONDS:.0f}; got {self.chunk_seconds}")
+        if self.init not in ("content", "noise") or self.phase_init not in ("content", "random"):
+            raise InputError(
+                f"init must be 'content' or 'noise' and phase_init 'content' or 'random'; "
+                f"got {self.init!r}, {self.phase_init!r}"
+            )
+        if not 0.0 <= self.momentum < 1.0:
+            raise InputError(f"momentum must be in [0, 1); got {self.momentum}")
+
 
 #: Quality presets; "balanced" is sized for 30 s in <= 30 s on 2 cores (see ``bench/remix.py``); "fast" costs
 #: about a third of it, "high" (twice the filters, more iterations) about three times as much.

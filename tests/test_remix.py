@@ -192,6 +192,13 @@ def test_bad_input_gives_a_clear_error(content, style, kwargs, match):
         remix(content, style, sr=SR, threads=1, **kwargs)
 
 
+def test_bad_config_is_rejected():
+    with pytest.raises(InputError, match="n_filters must be an integer from 1 to 8192"):
+        dataclasses.replace(PRESETS["fast"], n_filters=0)
+    with pytest.raises(InputError, match="chunk_seconds must be from 2"):
+        dataclasses.replace(PRESETS["fast"], chunk_seconds=0.5)
+
+
 def test_cancel_raises_and_restores_thread_count(pair):
     import torch
 
