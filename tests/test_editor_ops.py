@@ -210,3 +210,19 @@ def test_project_requires_valid_stems():
         from_audio_stems({}, sources=MemorySources(), title="x")
     with pytest.raises(InputError, match="channels"):
         from_audio_stems({"a": np.zeros((3, 100), np.float32)}, sources=MemorySources(), title="x")
+
+
+def test_project_files_validate_against_the_schema(project):
+    jsonschema = pytest.importorskip("jsonschema")
+    p = project
+    for op in (
+        O.SetTempo(bpm=130.0), O.TrackEffects(track="keys", chain=(Reverb(), EQ(mid_db=-3.0))),
+        O.Loop(start_s=0.5, end_s=1.5, times=3), O.AddTrack(role="pad", seed=2), O.Fade(in_s=0.5),
+        O.MasterEffects(chain=({"type": "compressor", "ratio": 3},)),
+    ):  # fmt: skip
+        p = p.apply(op)
+    doc = json.loads(p.to_json())
+    jsonschema.validate(doc, O.schema())
+    bad = {**doc, "ops": [{"type": "track_gain", "track": "keys", "db": 99}]}
+    with pytest.raises(jsonschema.ValidationError, match="99"):
+        jsonschema.validate(bad, O.schema())
