@@ -154,10 +154,10 @@ if shown.key and shown.key_confidence < LOW_KEY_CONFIDENCE:
     )
 st.plotly_chart(
     waveform_figure(y, sr=sr, beats=shown.beats, downbeats=shown.downbeats, height=140),
-    use_container_width=True, key="ab_wave",
+    width="stretch", key="ab_wave",
 )  # fmt: skip
 if shown.chords:
-    st.plotly_chart(_chords_figure(shown.chords, shown.duration_s), use_container_width=True, key="ab_chords")
+    st.plotly_chart(_chords_figure(shown.chords, shown.duration_s), width="stretch", key="ab_chords")
 else:
     st.caption("No chords recognised.")
 
@@ -249,7 +249,7 @@ with st.expander("Stems and notes"):
         if (stem == "drums" and request["drums"]) or (stem == "bass" and request["bass"]):
             audio_player(result.stems[stem], sr=result.sr, label=stem.title())
     if result.notes:
-        st.plotly_chart(piano_roll_figure(result.notes, height=260), use_container_width=True, key="ab_roll")
+        st.plotly_chart(piano_roll_figure(result.notes, height=260), width="stretch", key="ab_roll")
 download_buttons(result.mix, sr=result.sr, basename=f"{name} with beats", key="ab_dl", title=name)
 
 c1, c2 = st.columns(2)
