@@ -190,6 +190,20 @@ def test_grid_warps_with_tempo_drift(samplers):
     assert np.mean(dev_steady < 0.04) < np.mean(dev < 0.04)
 
 
+def test_long_songs_are_drummed_in_primed_chunks(samplers, monkeypatch):
+    """Songs longer than one sampling call (256 bars, ~8.5 min at 120 bpm) continue the groove seamlessly."""
+    import core.beats as beats
+
+    monkeypatch.setattr(beats, "_MAX_BARS_PER_CALL", 2)
+    tap = np.tile([1.0, 0, 0.5, 0] * 4, 5)
+    kw = dict(bars=5, style="rock", seed=4, temperature=0.8, tap=tap, density=1.0)
+    hits, vel, off = beats._sample_drums(samplers, **kw)
+    assert hits.shape == vel.shape == off.shape == (80, 9)
+    assert all(hits[k * 32 : (k + 1) * 32].sum() >= 4 for k in range(3))  # every chunk plays
+    again = beats._sample_drums(samplers, **kw)
+    assert np.array_equal(hits, again[0]) and np.array_equal(vel, again[1])
+
+
 def test_ducking_dips_the_bass_under_each_kick():
     from core.beats import DUCK_DB, _duck_gain
 
