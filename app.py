@@ -35,16 +35,12 @@ if shared_link:
     )
 navigation = st.navigation(pages)
 
-sidebar_user = st.sidebar.container()
-try:
-    navigation.run()
-finally:
-    # drawn after the page so a log-in or log-out on this run already shows
-    user = current_user()
-    with sidebar_user:
-        if user is None:
-            st.caption("Browsing as a guest.")
-            st.page_link("pages/account.py", label="Log in / Sign up", icon=":material/login:")
-        else:
-            st.caption(f"Logged in as **{user.username}**")
-        sync_cookie()
+user = current_user()
+with st.sidebar:
+    if user is None:
+        st.caption("Browsing as a guest.")
+        st.page_link("pages/account.py", label="Log in / Sign up", icon=":material/login:")
+    else:
+        st.caption(f"Logged in as **{user.username}**")
+    sync_cookie()
+navigation.run()

@@ -14,6 +14,8 @@ user = current_user()
 if user is None:
     logged_in, remember_me = None, True
     st.title("Welcome to BeatTok Studio")
+    if flash := st.session_state.pop("account_flash", None):
+        st.info(flash)
     login_tab, signup_tab = st.tabs(["Log in", "Sign up"])
     with login_tab, st.form("login_form"):
         username = st.text_input("Username", key="login_username")
@@ -53,20 +55,20 @@ if user is None:
     if logged_in is not None:
         start_session(logged_in, remember=remember_me)
         st.session_state["account_flash"] = f"Welcome, {logged_in.name}! You are logged in."
-        st.success(st.session_state["account_flash"])
-        c1, c2 = st.columns(2)
-        c1.page_link("pages/upload.py", label="Upload a track", icon=":material/upload:")
-        c2.page_link("pages/feed.py", label="Go to the feed", icon=":material/home:")
+        st.rerun()  # redraw the frame (sidebar, account view) as the logged-in user
     st.stop()
 
 st.title("Your account")
 if flash := st.session_state.pop("account_flash", None):
     st.success(flash)
+    c1, c2 = st.columns(2)
+    c1.page_link("pages/upload.py", label="Upload a track", icon=":material/upload:")
+    c2.page_link("pages/feed.py", label="Go to the feed", icon=":material/home:")
 st.write(f"Logged in as **{user.username}** ({user.email}).")
 if st.button("Log out", key="logout"):
     end_session()
-    st.success("You are logged out.")
-    st.stop()
+    st.session_state["account_flash"] = "You are logged out."
+    st.rerun()
 
 with st.expander("Change password", icon=":material/key:"), st.form("change_pw"):
     old = st.text_input("Current password", type="password")
@@ -102,4 +104,5 @@ with st.expander("Delete account", icon=":material/delete_forever:"), st.form("d
                 st.error(str(exc))
             else:
                 end_session()
-                st.success("Your account was deleted.")
+                st.session_state["account_flash"] = "Your account was deleted."
+                st.rerun()
