@@ -19,7 +19,7 @@ from core.editor.project import (
     save_project,
 )
 from core.errors import InputError, NotFoundError
-from tests.conftest import click_track, make_user, sine
+from tests.conftest import SR, click_track, make_user, sine
 
 
 @pytest.fixture
@@ -226,3 +226,28 @@ def test_project_files_validate_against_the_schema(project):
     bad = {**doc, "ops": [{"type": "track_gain", "track": "keys", "db": 99}]}
     with pytest.raises(jsonschema.ValidationError, match="99"):
         jsonschema.validate(bad, O.schema())
+
+
+def test_upload_project_takes_tempo_key_chords_and_bar_grid_from_the_analysis():
+    from types import SimpleNamespace
+
+    from core.editor.project import from_upload
+
+    analysis = SimpleNamespace(
+        tempo_bpm=100.0, key="C major", chords=((0.6, 3.0, "C:maj"), (3.0, 5.4, "G:maj")),
+        beats=(0.0, 0.6, 1.2), downbeats=(0.6, 3.0),
+    )  # fmt: skip
+    p = from_upload(sine(seconds=6.0), sr=SR, sources=MemorySources(), title="Up", analysis=analysis)
+    assert [s.name for s in p.stems] == ["song"] and p.stems[0].kind == "audio" and not p.stems[0].is_drum
+    assert p.meta["tempo_bpm"] == 100.0 and p.meta["key"] == "C major" and p.meta["first_beat_s"] == 0.6
+    assert p.meta["chords"] == [[0.6, 3.0, "C:maj"], [3.0, 5.4, "G:maj"]]
+    p = p.apply(O.SplitHarmonicPercussive(track="song")).apply(O.AddTrack(role="drums", seed=1))
+    assert [t.name for t in p.state().tracks] == ["song_harmonic", "song_percussive", "drums"]
+    unknown = from_upload(
+        sine(seconds=2.0), sr=SR, sources=MemorySources(), title="x",
+        analysis=SimpleNamespace(tempo_bpm=None, key=None, beats=()),
+    )  # fmt: skip
+    assert unknown.meta["tempo_bpm"] is None
+    with pytest.raises(InputError, match="original tempo"):
+        unknown.apply(O.SetTempo(bpm=100.0))
+    assert unknown.apply(O.SetTempo(ratio=1.2)).state().seconds == pytest.approx(2.0 / 1.2)

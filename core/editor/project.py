@@ -762,15 +762,16 @@ def from_upload(y: np.ndarray, *, sr: int, sources: Sources, title: str, analysi
     y : np.ndarray
         Decoded float32 ``(2, n)`` audio.
     analysis : object, optional
-        A ``core.audio.analysis`` result with ``tempo_bpm``, ``key`` and optionally ``chords``
-        (default: computed with ``quick_analysis``).
+        A ``core.audio.analysis`` result with ``tempo_bpm``, ``key`` and optionally ``chords`` and
+        ``downbeats`` (default: :func:`core.audio.analysis.analyze`, so added instruments follow the
+        song's chords and bars).
     """
     y = _stereo(y)
     if analysis is None:
         try:
-            from core.audio.analysis import quick_analysis
+            from core.audio.analysis import analyze
 
-            analysis = quick_analysis(y, sr=sr)
+            analysis = analyze(y, sr=sr)
         except ImportError:  # analysis module not installed: tempo and key stay unknown
             analysis = None
     tempo = getattr(analysis, "tempo_bpm", None)
@@ -780,7 +781,7 @@ def from_upload(y: np.ndarray, *, sr: int, sources: Sources, title: str, analysi
         {"song": y}, sources=sources, title=title, sr=sr, tempo_bpm=tempo if tempo and tempo > 0 else None,
         key=str(key) if key else None, chords=chords, drums=(),
     )  # fmt: skip
-    beats = list(getattr(analysis, "beats", []) or [])
+    beats = list(getattr(analysis, "downbeats", []) or []) or list(getattr(analysis, "beats", []) or [])
     meta = {**project.meta, "source": "upload", "first_beat_s": float(beats[0]) if beats else 0.0}
     return replace(project, meta=meta)
 
