@@ -95,7 +95,7 @@ def _chords_figure(chords, duration: float):
         )
     )  # fmt: skip
     fig.update_layout(
-        height=80, margin=dict(l=0, r=0, t=0, b=0), xaxis=dict(range=[0, duration], title=None),
+        height=90, margin=dict(l=0, r=0, t=0, b=22), xaxis=dict(range=[0, duration], title=None),
         yaxis=dict(visible=False), showlegend=False, bargap=0.1, dragmode=False,
         plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)",
     )  # fmt: skip
@@ -135,10 +135,10 @@ if shown.tempo_bpm is None:
     c1.metric("Tempo", "no beat found")
 else:
     label = "set by you" if tempo_override else f"confidence {shown.tempo_confidence:.0%}"
-    c1.metric("Tempo", f"{shown.tempo_bpm:.1f} BPM", label, delta_color="off")
+    c1.metric("Tempo", f"{shown.tempo_bpm:.1f} BPM", label, delta_color="off", delta_arrow="off")
 c2.metric(
     "Key", shown.key or "unknown", f"confidence {shown.key_confidence:.0%}" if shown.key else None,
-    delta_color="off",
+    delta_color="off", delta_arrow="off",
 )  # fmt: skip
 c3.metric("Length", f"{shown.duration_s:.1f} s")
 if shown.tempo_bpm is None:
