@@ -7,11 +7,11 @@ One command per model (seeded, single-threaded by default, each under ~10 minute
     python -m models.train bass    --data ../shared/data/pop909 --out models/checkpoints/bass.pt
     python -m models.train melody  --data ../shared/data/pop909 --out models/checkpoints/melody.pt
 
-The committed checkpoints were trained on a busy 2-core machine in two such runs each: the command
-above, then the same command with ``--resume models/checkpoints/<model>.pt --lr 1e-3`` (harmony:
-``--lr 1.5e-3``), each stopped by ``--max-minutes`` (9-10 minutes). The epochs each run reached are in
-``models/results/<model>.json`` (``history``, ``command``); for an exact replay on a faster machine give
-those ``--epochs`` and a large ``--max-minutes``.
+The committed checkpoints were trained on a busy 2-core machine in two or three such runs each: the
+command above, then the same command with ``--resume models/checkpoints/<model>.pt`` and a lower ``--lr``,
+each stopped by ``--max-minutes`` (8-10 minutes). Every run's exact command and the epochs it reached are
+in ``models/results/<model>.json`` (``commands``, ``history`` with a ``stage`` per run); for an exact
+replay on a faster machine give those ``--epochs`` and a large ``--max-minutes``.
 
 Each run keeps the epoch with the best validation loss (early stopping), evaluates it on the test split
 against simple baselines (:func:`evaluate`) and writes ``models/results/<model>.json``. Parsed data sets
