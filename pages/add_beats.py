@@ -118,7 +118,17 @@ except StudioError as exc:
     st.stop()
 
 from core.audio.analysis import tempo_from_taps  # noqa: E402
-from core.beats import LOW_KEY_CONFIDENCE, LOW_TEMPO_CONFIDENCE, apply_corrections  # noqa: E402
+from core.beats import LOW_KEY_CONFIDENCE, LOW_TEMPO_CONFIDENCE, MIN_SECONDS, apply_corrections  # noqa: E402
+
+if analysis.duration_s < MIN_SECONDS:
+    st.error(
+        f"This song is {analysis.duration_s:.1f} s long: adding beats needs at least {MIN_SECONDS:.0f} s of "
+        "music. Upload or record a longer take."
+    )
+    st.stop()
+if analysis.tempo_bpm is None and analysis.key is None and not analysis.onsets:
+    st.error("This recording is silent: there is nothing to add beats to.")
+    st.stop()
 
 tempo_override = st.session_state.get("ab_tempo")
 try:

@@ -132,3 +132,18 @@ def test_empty_library_says_so(db, clean_caches):
     at.radio(key="ab_source").set_value("My library").run()
     assert not at.exception
     assert "no tracks yet" in _texts(at)
+
+
+def test_too_short_song_gets_a_clear_message(db, clean_caches):
+    from tests.conftest import make_track
+
+    engine, storage = db
+    user = make_user(engine, "carol")
+    make_track(engine, storage, user.id, title="Blip", seconds=2.0)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["user_id"] = user.id
+    at.run()
+    at.radio(key="ab_source").set_value("My library").run()
+    assert not at.exception
+    assert any("at least 4 s" in e.value for e in at.error)
+    assert not any(b.label == "Add beats" for b in at.button)
