@@ -272,6 +272,18 @@ def load_checkpoint(path: str | Path, *, kind: str, config_cls: type, module_cls
 # numpy inference
 
 
+def sparse_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``x @ w`` for a 2-D ``x`` with few non-zeros per row (one-hot features), without BLAS.
+
+    A multi-threaded BLAS product of these small matrices can wait tens of milliseconds for its worker
+    threads on a busy machine; gathering the rows of ``w`` that the non-zeros select does not.
+    """
+    rows, cols = np.nonzero(x)
+    out = np.zeros((x.shape[0], w.shape[1]), dtype=np.float32)
+    np.add.at(out, rows, x[rows, cols][:, None] * w[cols])
+    return out
+
+
 class NumpyLSTM:
     """A numpy float32 copy of a (multi-layer, unidirectional) ``torch.nn.LSTM`` for one-step inference.
 
@@ -310,9 +322,13 @@ class NumpyLSTM:
         return [(z.copy(), z.copy()) for _ in self.layers]
 
     def project(self, x: np.ndarray) -> np.ndarray:
-        """First-layer input contribution (with bias) of inputs ``x`` shaped ``(..., input)``."""
+        """First-layer input contribution (with bias) of ``x`` shaped ``(input,)`` or ``(steps, input)``.
+
+        Whole sequences of (mostly one-hot) inputs are projected with :func:`sparse_matmul`.
+        """
         w, _, b = self.layers[0]
-        return np.asarray(x, dtype=np.float32) @ w + b
+        x = np.asarray(x, dtype=np.float32)
+        return (x @ w if x.ndim == 1 else sparse_matmul(x, w)) + b
 
     def _cell(self, g: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = self.hidden
@@ -428,15 +444,17 @@ class TokenStepper:
 
     def __init__(self, net: Any, cond: np.ndarray) -> None:
         self.lstm = NumpyLSTM(net.lstm)
-        emb = net.emb.weight.detach().float().numpy()
-        w_in = self.lstm.input_weights
-        e = emb.shape[1]
-        self.emb_proj = emb @ w_in[:e]
+        self.emb = net.emb.weight.detach().float().numpy()
+        e = self.emb.shape[1]
+        self.w_emb = self.lstm.input_weights[:e]
+        self.emb_proj: dict[int, np.ndarray] = {}
         self.cond_proj = self.lstm.project(np.concatenate([np.zeros((len(cond), e)), cond], axis=1))
         self.w, self.b = linear_np(net.head)
         self.state = self.lstm.zero_state()
 
     def step(self, prev_token: int, k: int) -> np.ndarray:
         """Feed the previous token at step ``k``; return the logits for step ``k``'s token."""
+        if prev_token not in self.emb_proj:
+            self.emb_proj[prev_token] = self.emb[prev_token] @ self.w_emb
         h, self.state = self.lstm.step_projected(self.emb_proj[prev_token] + self.cond_proj[k], self.state)
         return h @ self.w + self.b
