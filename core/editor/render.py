@@ -45,8 +45,8 @@ from core.editor.project import MixState, Project, Sources, TrackState
 from core.errors import InputError
 from core.progress import ProgressFn, report
 
-#: Default byte budget of a renderer's cache (about eight three-minute stereo stems).
-DEFAULT_CACHE_MB = 512
+#: Default byte budget of a renderer's cache (six three-minute stereo stems; keeps a job under 1.5 GB).
+DEFAULT_CACHE_MB = 384
 #: RMS level (dBFS) an added track is balanced to, relative to the loudest existing stem at its role's level.
 ROLE_LEVEL_DB = {"drums": -18.0, "bass": -19.5, "keys": -23.0, "pad": -27.0, "lead": -21.5}
 _PROGRAMS = {"drums": 0, "bass": 33, "keys": 0, "pad": 89, "lead": 80}
