@@ -123,6 +123,76 @@ def drum_statistics(*, groove: Path, cache: str | None, bars: int = 8) -> dict:
     return {"groove_test": _drum_stats(real), "generated": _drum_stats(gen)}
 
 
+def _triad_in_key(root: int, quality: str, tonic: int, mode: str) -> bool:
+    from models.common import QUALITY_INTERVALS
+    from models.melody import key_scale
+
+    scale = key_scale(tonic, mode)
+    return all((root + i) % 12 in scale for i in QUALITY_INTERVALS[quality][:3])
+
+
+def music_statistics(*, pop909: Path | None, cache: str | None, seeds: int = 4) -> dict:
+    """Musical checks of generated parts, next to the same measures on the POP909 test songs.
+
+    ``diatonic_chords``: share of chords whose triad lies in the key (minor: natural minor + leading
+    tone); ``melody_in_scale``: share of melody notes in the scale (:func:`models.melody.in_scale_ratio`);
+    ``bass_chord_tones_strong_beats``: share of bass notes on beats 1 and 3 that are the chord's root, third
+    or fifth. Generated: progressions from the harmony model in 6 keys x 2 modes x 4 moods x ``seeds``
+    (8 bars, one chord per bar), with a melody and a bass line sampled over each.
+    """
+    from core import loaders
+    from models import bass, harmony, melody
+    from models.common import QUALITIES, Chord, chord_tones, parse_chord, parse_key
+
+    h, b, m = loaders.load_harmony(), loaders.load_bass(), loaders.load_melody()
+    diatonic, in_scale, tones = [], [], []
+    for key in ("C", "D", "Eb", "F#", "A", "Bb"):
+        for mode in ("major", "minor"):
+            tonic, _ = parse_key(key, mode)
+            for mood in harmony.MOODS:
+                for seed in range(seeds):
+                    labels = harmony.sample(h, key=key, mode=mode, mood=mood, bars=8, seed=seed)
+                    chords = [parse_chord(lbl) for lbl in labels]
+                    diatonic += [_triad_in_key(c.root, c.quality, tonic, mode) for c in chords]
+                    spans = [(4.0 * i, 4.0 * i + 4.0, lbl) for i, lbl in enumerate(labels)]
+                    notes = melody.sample(m, key=key, mode=mode, chords=spans, beats=32, seed=seed)
+                    in_scale.append(melody.in_scale_ratio(notes, key=key, mode=mode))
+                    for n in bass.sample(b, chords=spans, steps_per_beat=4, beats=32, seed=seed):
+                        if n.start_beat % 2 == 0:
+                            tones.append(n.pitch % 12 in chord_tones(chords[int(n.start_beat // 4)])[:3])
+    out = {
+        "generated": {
+            "diatonic_chords": round(float(np.mean(diatonic)), 3),
+            "melody_in_scale": round(float(np.mean(in_scale)), 3),
+            "bass_chord_tones_strong_beats": round(float(np.mean(tones)), 3),
+        }
+    }
+    if pop909 is not None and pop909.exists():
+        from models.data_pop909 import load_pop909
+        from models.melody import key_scale
+
+        a = load_pop909(pop909, cache_dir=cache)["test"].arrays
+        mode_of = np.where(a["minor"], "minor", "major")
+        mel = np.flatnonzero(a["mel_on"] >= 0)
+        mel_ok = [a["mel_on"][k] % 12 in key_scale(int(a["tonic"][k]), mode_of[k]) for k in mel]
+        ch = np.flatnonzero((a["pos"] % 8 == 0) & (a["root"] >= 0))
+        ch_ok = [
+            _triad_in_key(int(a["root"][k]), QUALITIES[a["quality"][k]], int(a["tonic"][k]), mode_of[k])
+            for k in ch
+        ]
+        bs = np.flatnonzero((a["bass_on"] >= 0) & (a["pos"] % 8 == 0) & (a["root"] >= 0))
+        bs_ok = [
+            a["bass_on"][k] % 12 in chord_tones(Chord(int(a["root"][k]), QUALITIES[a["quality"][k]]))[:3]
+            for k in bs
+        ]
+        out["pop909_test"] = {
+            "diatonic_chords": round(float(np.mean(ch_ok)), 3),
+            "melody_in_scale": round(float(np.mean(mel_ok)), 3),
+            "bass_chord_tones_strong_beats": round(float(np.mean(bs_ok)), 3),
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--recompute", action="store_true", help="recompute NLLs from checkpoints and data")
@@ -145,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.no_drum_stats and Path(args.groove).exists():
         report["drum_statistics"] = drum_statistics(groove=Path(args.groove), cache=args.cache)
+    report["music_statistics"] = music_statistics(pop909=Path(args.pop909), cache=args.cache)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -164,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, st in ds.items():
             dens = " ".join(f"{c}={v}" for c, v in st["onsets_per_bar"].items())
             print(f"  {name:11s} ({st['bars']} bars) syncopation {st['syncopation']:.3f} | {dens}")
+    print(
+        "Music statistics (share): diatonic chords, melody notes in scale, bass chord tones on beats 1 and 3"
+    )
+    for name, st in report["music_statistics"].items():
+        print(f"  {name:11s} " + "  ".join(f"{k} {v:.3f}" for k, v in st.items()))
     return 0
 
 
