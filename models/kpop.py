@@ -261,6 +261,8 @@ def generate(
     temperature: float = 0.8,
     noise: float = 0.0,
     seed: int = 0,
+    guide: np.ndarray | torch.Tensor | None = None,
+    guide_weight: float = 0.0,
 ) -> np.ndarray:
     """Sample new normalized mel frames autoregressively after a prime.
 
@@ -284,6 +286,11 @@ def generate(
         Std of extra Gaussian noise on the fed-back frames (normalized units), ``0..2``.
     seed : int
         Seed of the sampling noise.
+    guide : array_like, optional
+        ``(G, n_mels)`` normalized frames blended into the frames fed back (tiled when shorter than
+        the output). The output stays the model's own prediction; the guide only steers its input.
+    guide_weight : float
+        Share of the guide in the fed-back frames, ``0..1``.
 
     Returns
     -------
@@ -308,10 +315,19 @@ def generate(
     mu, aux = mu[:, -1:], aux[:, -1:]
     n_steps = math.ceil(n_frames / cfg.group)
     out = torch.empty(n_steps, cfg.step_dim)
+    g_steps = None
+    if guide is not None and guide_weight > 0:
+        g = torch.as_tensor(np.asarray(guide, dtype=np.float32))
+        if g.ndim != 2 or g.shape[1] != cfg.n_mels or g.shape[0] < cfg.group:
+            raise ValueError(f"guide must be (G >= {cfg.group}, {cfg.n_mels}); got {tuple(g.shape)}")
+        g_steps = frames_to_steps(g, cfg.group)
+        g_steps = g_steps.repeat(math.ceil(n_steps / g_steps.shape[0]), 1)[:n_steps]
     for i in range(n_steps):
         x = model.sample(mu, aux, temperature=temperature, generator=gen).clamp(-FRAME_CLAMP, FRAME_CLAMP)
         out[i] = x[0, 0]
         if i + 1 < n_steps:
             fed = x + noise * torch.randn(x.shape, generator=gen) if noise > 0 else x
+            if g_steps is not None:
+                fed = (1.0 - guide_weight) * fed + guide_weight * g_steps[i + 1]
             mu, aux, state = model(fed, state)
     return steps_to_frames(out, cfg.group)[:n_frames].numpy().astype(np.float32)

@@ -52,11 +52,30 @@ with gen_tab:
             key="kpop_track",
         )
         c2.file_uploader("Or upload a song", type=["wav", "flac", "ogg", "mp3"], key="kpop_upload")
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2, c3 = st.columns(3)
         seconds = c1.slider("Length (s)", 5, int(kpop.MAX_GENERATE_SECONDS), 30, step=5, key="kpop_seconds")
         temperature = c2.slider("Temperature", 0.0, 1.5, 0.8, step=0.05, key="kpop_temperature")
-        seed_mix = c3.slider("Seed song share", 0.0, 1.0, 0.5, step=0.05, key="kpop_seed_mix")
-        seed = c4.number_input("Random seed", 0, 2**31 - 1, 0, step=1, key="kpop_seed")
+        seed = c3.number_input("Random seed", 0, 2**31 - 1, 0, step=1, key="kpop_seed")
+        c1, c2 = st.columns(2)
+        seed_mix = c1.slider(
+            "Seed song share",
+            0.0,
+            1.0,
+            0.5,
+            step=0.05,
+            key="kpop_seed_mix",
+            help="How much of the seed is the song; the rest is noise.",
+        )
+        guide = c2.slider(
+            "Steering",
+            0.0,
+            0.8,
+            kpop.DEFAULT_GUIDE,
+            step=0.05,
+            key="kpop_guide",
+            help="How strongly short pieces of the seed song keep the generation moving; 0 lets the model "
+            "run free (it then tends to settle into a steady sound).",
+        )
         go = st.form_submit_button("Generate", type="primary")
 
     def _seed_bytes(req: dict) -> tuple[bytes | None, str | None]:
@@ -84,6 +103,7 @@ with gen_tab:
             "seed": int(seed),
             "temperature": float(temperature),
             "seed_mix": float(seed_mix),
+            "guide": float(guide),
             "seed_kind": seed_kind,
             "seed_track": seed_track,
         }

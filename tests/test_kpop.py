@@ -138,6 +138,16 @@ def test_generation_is_deterministic_per_seed_and_varies_across_seeds(model):
     assert not np.allclose(a.y, c.y)
 
 
+def test_guide_steers_generation_towards_the_catalogue():
+    shipped = kpop.load_model()
+    free = kpop.generate_audio(model_or_ckpt=shipped, seconds=3, seed=5, guide=0.0)
+    steered = kpop.generate_audio(model_or_ckpt=shipped, seconds=3, seed=5, guide=0.5)
+    assert np.abs(free.spectrogram - steered.spectrogram).mean() > 0.5  # dB
+    guide = kpop.make_guide(shipped, seed=5, n_frames=100)
+    assert guide.shape == (100, shipped.cfg.n_mels)
+    np.testing.assert_array_equal(guide, kpop.make_guide(shipped, seed=5, n_frames=100))
+
+
 def test_temperature_controls_sampling_noise(model):
     prime = kpop.make_prime(model, seed=3)
     cold = [generate(model.model, prime_frames=prime, n_frames=200, temperature=0.0, seed=s) for s in (1, 2)]
@@ -283,6 +293,7 @@ def test_bad_generation_parameters(model):
         ({"temperature": -0.1}, "temperature"),
         ({"temperature": 3.0}, "temperature"),
         ({"seed_mix": 1.5}, "seed_mix"),
+        ({"guide": 0.9}, "guide"),
         ({"seed": -1}, "seed"),
         ({"noise": "x"}, "noise"),
     ):

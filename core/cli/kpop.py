@@ -3,7 +3,7 @@
 Generate 30 s with the shipped model (format from the extension: wav, flac, ogg, mp3)::
 
     python -m core kpop generate --seconds 30 --seed 7 --out kpop.wav [--model CKPT] [--temperature 0.8]
-        [--seed-audio SONG.wav] [--seed-mix 0.5] [--json]
+        [--seed-audio SONG.wav] [--seed-mix 0.5] [--guide 0.3] [--json]
 
 Train a model on a folder of songs (progress bar on stderr; Ctrl-C stops and saves what was learned)::
 
@@ -36,6 +36,9 @@ def register(sub) -> None:
     g.add_argument("--noise", type=float, default=0.0, help="extra feedback noise, 0-2 (default 0)")
     g.add_argument("--seed-audio", type=Path, default=None, help="song to take the seed snippet from")
     g.add_argument("--seed-mix", type=float, default=0.5, help="share of the snippet in the seed, 0-1")
+    g.add_argument(
+        "--guide", type=float, default=0.3, help="steering by catalogue pieces, 0-0.8 (default 0.3)"
+    )
     g.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     g.set_defaults(func=run_generate)
 
@@ -76,6 +79,7 @@ def run_generate(args: argparse.Namespace) -> int:
         noise=args.noise,
         seed_audio=seed_audio,
         seed_mix=args.seed_mix,
+        guide=args.guide,
         progress=None if args.json else text_progress(),
     )
     elapsed = time.perf_counter() - t0
