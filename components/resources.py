@@ -203,6 +203,7 @@ def kpop_generate(
     seed: int,
     temperature: float,
     seed_mix: float,
+    guide: float = 0.3,
     seed_data: bytes | None = None,
     seed_name: str | None = None,
 ):
@@ -226,6 +227,7 @@ def kpop_generate(
         seed_audio=seed_audio,
         seed_sr=SAMPLE_RATE,
         seed_mix=seed_mix,
+        guide=guide,
         progress=lambda f, m: bar.progress(f, text=m),
     )
     bar.empty()
