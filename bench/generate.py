@@ -7,11 +7,10 @@ Prints:
    stages (target: <= 1 s on 2 cores);
 2. the rendering realtime factor (seconds of audio per second of compute), one stem in-process and four
    stems in parallel helper processes;
-3. each trained model's held-out negative log-likelihood against its baselines (from
-   ``models/results/*.json``, written by the training script);
-4. drum statistics of patterns sampled from the drum model vs the Groove test split: onsets per bar of
-   each class, share of onsets off the 8th-note grid, and a syncopation score (Longuet-Higgins & Lee
-   metrical weights on the kick+snare rhythm, per bar).
+3. each trained model's held-out negative log-likelihood against its baselines and
+4. drum statistics of patterns sampled from the drum model vs the Groove test split (onsets per bar of
+   each class; syncopation = share of onsets on off-beat 16ths) -- both computed by the model
+   evaluation helpers in :mod:`bench.models_eval` (imported, not duplicated).
 
 Usage::
 
@@ -29,14 +28,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-
-#: Longuet-Higgins & Lee metrical weights of the 16 steps of a 4/4 bar.
-LHL = np.array([0, -4, -3, -4, -2, -4, -3, -4, -1, -4, -3, -4, -2, -4, -3, -4])
 
 
 def _cpu() -> tuple[float, float]:
@@ -109,81 +103,6 @@ def render_speed(samplers) -> dict:
     }
 
 
-def model_results() -> dict:
-    """Held-out NLL and baselines of each model, as recorded by its training run."""
-    out = {}
-    for name in ("drums", "bass", "harmony", "melody"):
-        path = ROOT / "models" / "results" / f"{name}.json"
-        if not path.exists():
-            out[name] = {"test": "no results file", "baselines": None}
-            continue
-        data = json.loads(path.read_text())
-        out[name] = {k: data[k] for k in ("test", "baselines", "parameters") if k in data}
-    return out
-
-
-def _rhythm_stats(hits: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> dict:
-    """Onsets per bar per class, off-8th share and LHL syncopation per bar of whole-bar pieces."""
-    from models.drums import DRUM_CLASSES
-
-    bars_total, per_class, off8, onsets, sync = 0, np.zeros(hits.shape[1]), 0, 0, []
-    for s, n in zip(starts, lengths, strict=True):
-        nb = int(n) // 16
-        if nb == 0:
-            continue
-        h = hits[s : s + nb * 16]
-        bars_total += nb
-        per_class += h.sum(axis=0)
-        any_on = h.any(axis=1)
-        steps = np.nonzero(any_on)[0]
-        onsets += steps.size
-        off8 += int(np.sum(steps % 2 == 1))
-        ks = h[:, 0] | h[:, 1]  # kick + snare rhythm
-        for b in range(nb):
-            bar = ks[b * 16 : (b + 1) * 16]
-            score = 0
-            on = np.nonzero(bar)[0]
-            for j, i in enumerate(on):
-                nxt = on[j + 1] if j + 1 < on.size else 16 + (on[0] if on.size else 0)
-                rest = [p % 16 for p in range(i + 1, nxt)]
-                if rest:
-                    strongest = max(LHL[r] for r in rest)
-                    if strongest > LHL[i]:
-                        score += int(strongest - LHL[i])
-            sync.append(score)
-    return {
-        "bars": bars_total,
-        "onsets_per_bar": {
-            c: round(float(v / max(1, bars_total)), 3) for c, v in zip(DRUM_CLASSES, per_class, strict=True)
-        },
-        "off_8th_share": round(off8 / max(1, onsets), 3),
-        "syncopation_per_bar": round(float(np.mean(sync)) if sync else 0.0, 3),
-    }
-
-
-def drum_stats(samplers, groove: Path, *, max_pieces: int = 120) -> dict:
-    """Drum statistics of model samples (same styles and lengths as the test pieces) vs the test split."""
-    from models.data_groove import load_groove
-
-    test = load_groove(groove)["test"]
-    styles = [str(s) for s in getattr(test, "style", [])]
-    real = _rhythm_stats(test.hits.astype(bool), test.starts, test.lengths)
-    gen_hits, gen_starts, gen_lengths, pos = [], [], [], 0
-    known = set(samplers.drum_styles) if samplers.drum_styles else None
-    for i, n in enumerate(test.lengths[:max_pieces]):
-        bars = int(min(32, max(1, int(n) // 16)))
-        style = styles[i] if i < len(styles) else "rock"
-        if known is not None and style not in known:
-            style = "rock"
-        pat = samplers.drums(bars=bars, style=style, seed=i, temperature=1.0, density=1.0)
-        gen_hits.append(np.asarray(pat.hits, bool))
-        gen_starts.append(pos)
-        gen_lengths.append(bars * 16)
-        pos += bars * 16
-    gen = _rhythm_stats(np.concatenate(gen_hits), np.array(gen_starts), np.array(gen_lengths))
-    return {"groove_test": real, "model": gen}
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--groove", default=str(ROOT.parent / "shared" / "data" / "groove"))
@@ -199,10 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     report = {"model_load_s": round(load_s, 3)}
     report["song_60s_4_stems"] = timing(samplers, args.repeats)
     report["rendering"] = render_speed(samplers)
-    report["models_nll"] = model_results()
+    from bench.models_eval import drum_statistics, nll_table
+
     groove = Path(args.groove)
+    report["models_nll"] = nll_table(
+        recompute=False, groove=groove, pop909=groove.parent / "pop909", cache=None
+    )
     if (groove / "info.csv").exists():
-        report["drums"] = drum_stats(samplers, groove)
+        report["drums"] = drum_statistics(groove=groove, cache=None)
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
@@ -222,20 +145,15 @@ def main(argv: list[str] | None = None) -> int:
         f"rendering: {r['one_stem_x_realtime']}x realtime for one stem in-process, "
         f"{r['four_stems_parallel_x_realtime']}x realtime for four stems in parallel helpers"
     )
-    print("held-out NLL vs baselines (models/results/*.json):")
+    print("held-out NLL (bits) vs baselines, from models/results/*.json:")
     for name, res in report["models_nll"].items():
-        print(f"  {name}: test {res.get('test')}  baselines {res.get('baselines')}")
+        m = res.get("model")
+        shown = f"{m:.3f}" if isinstance(m, float) else str(m)
+        print(f"  {name:8s} model {shown} {res.get('units', '')}  baselines {res.get('baselines')}")
     if "drums" in report:
-        d = report["drums"]
-        print(
-            "drum statistics (onsets per bar per class; off-8th share; kick+snare LHL syncopation per bar):"
-        )
-        for who in ("groove_test", "model"):
-            s = d[who]
-            print(
-                f"  {who:11s} bars={s['bars']:5d} {s['onsets_per_bar']} off8={s['off_8th_share']} "
-                f"sync={s['syncopation_per_bar']}"
-            )
+        print("drum statistics (onsets per bar by class; syncopation = share of onsets on off-beat 16ths):")
+        for who, st in report["drums"].items():
+            print(f"  {who:11s} bars={st['bars']:5d} syncopation={st['syncopation']} {st['onsets_per_bar']}")
     return 0
 
 
