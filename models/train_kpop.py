@@ -1,9 +1,14 @@
 """Train the shipped default K-pop model on POP909 songs rendered to audio.
 
-Reproduce the committed checkpoint (about 11 minutes on one CPU thread)::
+Reproduce the committed checkpoint (rendering 48 songs takes 2-18 minutes depending on the machine's
+load, then 11 minutes of training on one CPU thread; ``--cache FILE.npz`` keeps the rendered frames
+for a later run, ``--render-only`` stops after rendering)::
 
-    python -m models.train_kpop --data ../shared/data/pop909 --songs 48 \\
+    python -m models.train_kpop --data ../shared/data/pop909 --songs 48 --seconds 90 --minutes 11 \\
         --out models/checkpoints/kpop_default.pt
+
+Training is bounded by ``--minutes`` (wall time), so the number of epochs reached, and with it the
+exact weights, depend on the machine's speed; the data, split and seed are fixed.
 
 Each POP909 song (``NNN/NNN.mid``, tracks MELODY, BRIDGE and PIANO) gets one of a few General MIDI
 instrument palettes and a simple drum part on the annotated beats (kick on the strong beats, snare
