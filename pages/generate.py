@@ -32,10 +32,27 @@ _TONICS = [
     for i in range(12)
 ]
 KEYS = [_KEY_AUTO] + [f"{t} {m}" for m in ("major", "minor") for t in _TONICS]
+# the Album factory's genres, as the engine names them
+_ALBUM_GENRES = {"rap": "hip-hop", "hip hop": "hip-hop", "kpop": "k-pop", "lofi": "lo-fi", "rnb": "r&b"}
+
+st.session_state.setdefault("gen_genre", "pop")
+if prefill := st.session_state.pop("generate_prefill", None):  # "Make a track" in the Album factory
+    wanted = _ALBUM_GENRES.get(
+        str(prefill.get("genre") or "").lower(), str(prefill.get("genre") or "").lower()
+    )
+    if wanted in GENRES:
+        st.session_state["gen_genre"] = wanted
+    if prefill.get("mood") in MOODS:
+        st.session_state["gen_mood"] = prefill["mood"]
+    st.session_state["gen_title"] = str(prefill.get("title") or "").strip()[:120]
+if st.session_state.get("gen_title"):
+    st.info(
+        f"Making a track for “{st.session_state['gen_title']}”: pick the sound, then save it with that title."
+    )
 
 with st.form("gen_form"):
     c1, c2 = st.columns(2)
-    genre = c1.selectbox("Genre", list(GENRES), index=list(GENRES).index("pop"), key="gen_genre")
+    genre = c1.selectbox("Genre", list(GENRES), key="gen_genre")
     mood = c2.selectbox("Mood", list(MOODS), key="gen_mood")
     c1, c2, c3 = st.columns([1, 2, 2])
     auto_tempo = c1.checkbox(
@@ -106,7 +123,8 @@ if song is not None:
             sr=song.sr,
             key="gen",
             defaults={
-                "title": f"{song.genre.title()} {song.mood} in {song.key}",
+                "title": st.session_state.get("gen_title")
+                or f"{song.genre.title()} {song.mood} in {song.key}",
                 "genre": song.genre,
                 "tags": [song.mood],
                 "source": "generate",

@@ -107,3 +107,21 @@ def test_invalid_request_shows_an_error_not_an_exception(db, models):
     assert not at.exception, at.exception
     assert any("40-240" in e.value for e in at.error)
     assert not at.get("audio")
+
+
+def test_album_factory_prefill_sets_genre_mood_and_title(db):
+    """ "Make a track for this title" in the Album factory opens Generate prefilled."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import make_user
+
+    engine, _ = db
+    user = make_user(engine, "prefill")
+    at = AppTest.from_file("../pages/generate.py", default_timeout=120)
+    at.session_state["user_id"] = user.id
+    at.session_state["generate_prefill"] = {"title": "Neon Rain", "genre": "rap", "mood": "dark"}
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="gen_genre").value == "hip-hop"
+    assert at.selectbox(key="gen_mood").value == "dark"
+    assert any("Neon Rain" in i.value for i in at.info)
