@@ -13,6 +13,7 @@ import streamlit as st
 
 from components import resources
 from components.session import require_user
+from components.text import md_escape
 from core.errors import StudioError
 from core.music.instruments import GENRES, MOODS, ROLES
 from core.music.theory import NOTE_NAMES_FLAT, NOTE_NAMES_SHARP
@@ -46,9 +47,7 @@ if prefill := st.session_state.pop("generate_prefill", None):  # "Make a track" 
         st.session_state["gen_mood"] = prefill["mood"]
     st.session_state["gen_title"] = str(prefill.get("title") or "").strip()[:120]
 if st.session_state.get("gen_title"):
-    st.info(
-        f"Making a track for “{st.session_state['gen_title']}”: pick the sound, then save it with that title."
-    )
+    st.info(f"Making a track for “{md_escape(st.session_state['gen_title'])}”: pick the sound, then save it.")
 
 with st.form("gen_form"):
     c1, c2 = st.columns(2)
