@@ -34,13 +34,19 @@ ONSET_HOP = 256
 CHROMA_HOP = 1024
 
 PITCH_NAMES: tuple[str, ...] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-_MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-_MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# Albrecht & Shanahan (2013) key profiles, derived from a corpus of popular music
+_MAJOR_PROFILE = np.array(
+    [0.238, 0.006, 0.111, 0.006, 0.137, 0.094, 0.016, 0.214, 0.009, 0.080, 0.008, 0.081]
+)
+_MINOR_PROFILE = np.array(
+    [0.220, 0.006, 0.104, 0.123, 0.019, 0.103, 0.012, 0.214, 0.062, 0.022, 0.061, 0.052]
+)
 
 _MIN_SECONDS = 2.0  # shorter input: no tempo/key
 _SILENCE_LUFS = -60.0
 _TEMPO_MIN, _TEMPO_MAX = 30.0, 300.0
 _PRIOR_BPM, _PRIOR_OCTAVES = 95.0, 1.2
+_SHARP_RATE = ANALYSIS_SR / 512
 
 
 @dataclass(frozen=True)
@@ -191,11 +197,22 @@ def _subdivide(beats: np.ndarray, k: int) -> np.ndarray:
     return (ext[:-1, None] + np.diff(ext)[:, None] * frac[None, :]).ravel()
 
 
-def _onset_envelope(mono: np.ndarray) -> np.ndarray:
+def _rhythm_features(mono: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Onset envelope (spectral flux of a log-mel spectrogram) and the same for the bass band (< 250 Hz)."""
     import librosa
 
-    env = librosa.onset.onset_strength(y=mono, sr=ANALYSIS_SR, hop_length=ONSET_HOP, n_fft=2048, n_mels=96)
-    return env.astype(np.float32)
+    mel = librosa.feature.melspectrogram(
+        y=mono, sr=ANALYSIS_SR, hop_length=ONSET_HOP, n_fft=2048, n_mels=96, fmax=ANALYSIS_SR / 2
+    )
+    db = librosa.power_to_db(mel)
+    env = librosa.onset.onset_strength(S=db, sr=ANALYSIS_SR, hop_length=ONSET_HOP)
+    n_low = int(np.searchsorted(librosa.mel_frequencies(n_mels=96, fmax=ANALYSIS_SR / 2), 250.0))
+    bass = librosa.onset.onset_strength(S=db[: max(n_low, 2)], sr=ANALYSIS_SR, hop_length=ONSET_HOP)
+    return env.astype(np.float32), bass.astype(np.float32)
+
+
+def _onset_envelope(mono: np.ndarray) -> np.ndarray:
+    return _rhythm_features(mono)[0]
 
 
 def _is_silent(loudness: float, duration: float) -> bool:
@@ -246,10 +263,23 @@ def _global_tempo(env: np.ndarray) -> float:
     return tempo
 
 
-def _track_beats(env: np.ndarray) -> tuple[float | None, np.ndarray, float]:
-    """Global tempo, beat times and a tempo confidence from an onset envelope."""
+def _track_beats(
+    env: np.ndarray,
+    bass: np.ndarray | None = None,
+    chroma: np.ndarray | None = None,
+    mono: np.ndarray | None = None,
+) -> tuple[float | None, np.ndarray, float]:
+    """Global tempo, beat times and a tempo confidence.
+
+    The tempo comes from ``env``; the beats are tracked (dynamic programming along a local tempo curve) on
+    ``env`` plus the bass-band envelope, which favours the on-beat over syncopated off-beats. With
+    tonal ``chroma`` (peaky pitch-class frames, not noise or clicks), a last global check moves the grid by
+    half a beat when harmonic changes fall between the beats rather than on them -- only when a second,
+    sharper-in-time chroma of ``mono`` agrees (the low bins of the main chroma smear chord changes).
+    """
     import librosa
     import scipy.stats
+    from scipy.ndimage import median_filter
 
     rate = ANALYSIS_SR / ONSET_HOP
     if env.size < rate * _MIN_SECONDS or float(env.max()) <= 1e-6:
@@ -265,18 +295,70 @@ def _track_beats(env: np.ndarray) -> tuple[float | None, np.ndarray, float]:
         ac_size=8.0,
         prior=scipy.stats.lognorm(s=0.06, scale=tempo),
     )
-    local = np.clip(local, tempo / 1.1, tempo * 1.1)
-    from scipy.ndimage import median_filter
-
-    local = median_filter(local, size=int(rate * 4) | 1, mode="nearest")
+    local = median_filter(np.clip(local, tempo / 1.1, tempo * 1.1), size=int(rate * 4) | 1, mode="nearest")
+    strength = env / max(float(env.std()), 1e-9)
+    if bass is not None and bass.size:
+        n = min(strength.size, bass.size)
+        strength = strength[:n] + bass[:n] / max(float(bass.std()), 1e-9)
+        local = local[:n]
     _, frames = librosa.beat.beat_track(
-        onset_envelope=env, sr=ANALYSIS_SR, hop_length=ONSET_HOP, bpm=local, tightness=100, trim=True
+        onset_envelope=strength, sr=ANALYSIS_SR, hop_length=ONSET_HOP, bpm=local, tightness=100, trim=True
     )
     beats = librosa.frames_to_time(frames, sr=ANALYSIS_SR, hop_length=ONSET_HOP)
     if beats.size < 2:
         return None, np.zeros(0), 0.0
+    period = float(np.median(np.diff(beats)))
+    tonal = (
+        chroma is not None
+        and float(np.mean(chroma.max(axis=0) / np.maximum(chroma.mean(axis=0), 1e-9))) > 2.5
+    )
+    if tonal and beats.size >= 4:
+        mids = beats[:-1] + np.diff(beats) / 2
+        # squared novelty: a chord change exactly on a beat outweighs two half-changes around it
+        on = float(np.mean(_harmonic_novelty(chroma, beats[1:-1], period / 2) ** 2))
+        off = float(np.mean(_harmonic_novelty(chroma, mids[1:-1], period / 2) ** 2))
+        if on < 0.95 * off and mono is not None:
+            sharp = _sharp_chroma(mono)
+            on2 = float(np.mean(_harmonic_novelty(sharp, beats[1:-1], period / 2, rate=_SHARP_RATE) ** 2))
+            off2 = float(np.mean(_harmonic_novelty(sharp, mids[1:-1], period / 2, rate=_SHARP_RATE) ** 2))
+            if on2 < off2:
+                beats = mids
     bpm = 60.0 / float(np.median(np.diff(beats)))
     return bpm, beats, _tempo_confidence(env, 60.0 / bpm * rate)
+
+
+def _sharp_chroma(mono: np.ndarray) -> np.ndarray:
+    """Chroma with short analysis windows (12 bins/octave from C3, hop 512): sharp chord boundaries."""
+    import librosa
+
+    fmin = librosa.note_to_hz("C3")
+    c = np.abs(librosa.cqt(mono, sr=ANALYSIS_SR, hop_length=512, fmin=fmin, n_bins=48, bins_per_octave=12))
+    return librosa.feature.chroma_cqt(
+        C=c, sr=ANALYSIS_SR, hop_length=512, fmin=fmin, bins_per_octave=12, n_octaves=4, norm=None
+    )
+
+
+def _harmonic_novelty(
+    chroma: np.ndarray, times: np.ndarray, span: float, gap: float = 0.0, rate: float | None = None
+) -> np.ndarray:
+    """1 - cosine similarity of the mean chroma over ``span`` s before and after each time.
+
+    ``gap`` leaves out the frames within ``gap`` s of the time itself (where percussive onsets smear the
+    chroma).
+    """
+    rate = ANALYSIS_SR / CHROMA_HOP if rate is None else rate
+    n = chroma.shape[1]
+    cs = np.concatenate([np.zeros((chroma.shape[0], 1)), np.cumsum(chroma, axis=1, dtype=np.float64)], axis=1)
+
+    def mean(a, b):
+        lo = np.clip(np.round(a * rate).astype(int), 0, n - 1)
+        hi = np.clip(np.round(b * rate).astype(int), lo + 1, n)
+        m = (cs[:, hi] - cs[:, lo]) / (hi - lo)
+        return m / np.maximum(np.linalg.norm(m, axis=0), 1e-9)
+
+    before = mean(times - gap - span, times - gap)
+    after = mean(times + gap, times + gap + span)
+    return 1.0 - np.sum(before * after, axis=0)
 
 
 def _tempo_confidence(env: np.ndarray, period_frames: float) -> float:
@@ -306,6 +388,11 @@ def _chroma(mono: np.ndarray) -> np.ndarray:
     return c.astype(np.float32)
 
 
+def _key_profile(chroma: np.ndarray) -> np.ndarray:
+    """Pitch-class profile of a track: chroma frames scaled to a maximum of 1, then summed."""
+    return (chroma / np.maximum(chroma.max(axis=0, keepdims=True), 1e-9)).sum(axis=1)
+
+
 def _key_from_chroma(profile: np.ndarray) -> tuple[str | None, float]:
     if not np.isfinite(profile).all() or float(profile.sum()) <= 1e-9 or float(profile.std()) <= 1e-12:
         return None, 0.0
@@ -327,14 +414,14 @@ def _chord_templates() -> tuple[np.ndarray, list[str]]:
     for quality, third in (("maj", 4), ("min", 3)):
         for root in range(12):
             t = np.zeros(12)
-            t[[root, (root + third) % 12, (root + 7) % 12]] = (1.0, 0.8, 0.8)
+            t[[root, (root + third) % 12, (root + 7) % 12]] = 1.0
             rows.append(t / np.linalg.norm(t))
             labels.append(f"{PITCH_NAMES[root]}:{quality}")
     return np.array(rows), labels
 
 
 def _decode_chords(
-    chroma_sync: np.ndarray, energy: np.ndarray, bounds: np.ndarray, *, self_prob: float = 0.8
+    chroma_sync: np.ndarray, energy: np.ndarray, bounds: np.ndarray, *, self_prob: float = 0.6
 ) -> list[tuple[float, float, str]]:
     """Viterbi over 24 triads + N on beat-synchronous chroma (12, n); ``bounds`` has n + 1 times."""
     import librosa
@@ -347,7 +434,7 @@ def _decode_chords(
     quiet = energy < 0.05 * max(float(np.median(energy)), 1e-9)
     sim_n = np.where(quiet, 1.0, 0.55)[None, :]
     scores = np.concatenate([sim, sim_n], axis=0)
-    prob = np.exp(12.0 * (scores - scores.max(axis=0, keepdims=True)))
+    prob = np.exp(30.0 * (scores - scores.max(axis=0, keepdims=True)))
     prob /= prob.sum(axis=0, keepdims=True)
     trans = librosa.sequence.transition_loop(25, self_prob)
     states = librosa.sequence.viterbi(prob, trans)
@@ -365,21 +452,42 @@ def _decode_chords(
 # downbeats and rhythm
 
 
-def _downbeat_phase(beats: np.ndarray, chroma_sync: np.ndarray, env: np.ndarray, bass_env: np.ndarray) -> int:
-    """Bar phase (0..3) of the first downbeat among ``beats`` (4/4)."""
+def _downbeats(beats: np.ndarray, chroma: np.ndarray, bass: np.ndarray) -> np.ndarray:
+    """Downbeats (4/4) by Viterbi decoding of the bar position of every beat.
+
+    Evidence for "first beat of a bar": a bass-band onset and a harmonic change (chroma of the two beats
+    before vs. the two after). States are the 4 bar positions; each beat advances the position by one,
+    with a small probability of a jump (a beat the tracker dropped or added).
+    """
     n = beats.size
     if n < 8:
-        return 0
-    c = chroma_sync / np.maximum(np.linalg.norm(chroma_sync, axis=0, keepdims=True), 1e-9)
-    change = np.zeros(n)
-    change[1:] = 1.0 - np.sum(c[:, 1:] * c[:, :-1], axis=0)
+        return beats[:1].copy()
     rate = ANALYSIS_SR / ONSET_HOP
-    idx = np.clip(np.round(beats * rate).astype(int), 0, env.size - 1)
-    acc = env[idx] / max(float(env.max()), 1e-9)
-    bass = bass_env[idx] / max(float(bass_env.max()), 1e-9)
-    feature = change / max(float(change.max()), 1e-9) + 0.5 * bass + 0.25 * acc
-    scores = [float(feature[p::4].mean()) for p in range(4)]
-    return int(np.argmax(scores))
+    period = float(np.median(np.diff(beats)))
+
+    def zscore(x):
+        return (x - x.mean()) / max(float(x.std()), 1e-9)
+
+    idx = np.clip(np.round(beats * rate).astype(int), 1, bass.size - 2)
+    low = np.maximum(bass[idx], np.maximum(bass[idx - 1], bass[idx + 1]))
+    score = zscore(low) + 0.5 * zscore(_harmonic_novelty(chroma, beats, 2 * period))
+    states, eps = 4, 1e-3
+    trans = np.full((states, states), math.log(eps / (states - 1)))
+    for p in range(states):
+        trans[p, (p + 1) % states] = math.log(1 - eps)
+    delta = np.zeros(states)
+    delta[0] = score[0]
+    back = np.zeros((n, states), dtype=int)
+    for i in range(1, n):
+        m = delta[:, None] + trans
+        back[i] = m.argmax(axis=0)
+        delta = m.max(axis=0)
+        delta[0] += score[i]
+    path = np.zeros(n, dtype=int)
+    path[-1] = int(delta.argmax())
+    for i in range(n - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return beats[path == 0]
 
 
 def _rhythm_steps(beats: np.ndarray, downbeats: np.ndarray, env: np.ndarray, rate: float) -> np.ndarray:
@@ -400,18 +508,6 @@ def _rhythm_steps(beats: np.ndarray, downbeats: np.ndarray, env: np.ndarray, rat
         steps[p] = float(sel.mean()) if sel.size else 0.0
     top = float(steps.max())
     return steps / top if top > 0 else steps
-
-
-def _bass_envelope(mono: np.ndarray) -> np.ndarray:
-    """Onset strength of the low band (< ~200 Hz), same frame rate as the main envelope."""
-    import librosa
-
-    mel = librosa.feature.melspectrogram(
-        y=mono, sr=ANALYSIS_SR, hop_length=ONSET_HOP, n_fft=2048, n_mels=32, fmax=220.0
-    )
-    return librosa.onset.onset_strength(
-        S=librosa.power_to_db(mel), sr=ANALYSIS_SR, hop_length=ONSET_HOP
-    ).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -447,8 +543,10 @@ def quick_analysis(y: np.ndarray, *, sr: int) -> QuickAnalysis:
     if _is_silent(loudness, duration):
         return QuickAnalysis(duration, loudness, None, None, ())
     mono = _mono(y, int(sr))
-    tempo, beats, _ = _track_beats(_onset_envelope(mono))
-    key, _ = _key_from_chroma(_chroma(mono).sum(axis=1))
+    env, bass = _rhythm_features(mono)
+    chroma = _chroma(mono)
+    tempo, beats, _ = _track_beats(env, bass, chroma, mono)
+    key, _ = _key_from_chroma(_key_profile(chroma))
     return QuickAnalysis(duration, loudness, tempo, key, tuple(float(t) for t in beats))
 
 
@@ -490,15 +588,15 @@ def analyze(y: np.ndarray, *, sr: int, progress: ProgressFn | None = None) -> An
         return Analysis(duration, loudness, None, 0.0, (), (), (), np.zeros(16, np.float32), None, 0.0, ())
     mono = _mono(y, int(sr))
     report(progress, 0.1, "onsets")
-    env = _onset_envelope(mono)
+    env, bass = _rhythm_features(mono)
     onsets = librosa.onset.onset_detect(
         onset_envelope=env, sr=ANALYSIS_SR, hop_length=ONSET_HOP, units="time", backtrack=False
     )
-    report(progress, 0.3, "tempo and beats")
-    tempo, beats, tempo_conf = _track_beats(env)
-    report(progress, 0.5, "harmony")
+    report(progress, 0.3, "harmony")
     chroma = _chroma(mono)
-    key, key_conf = _key_from_chroma(chroma.sum(axis=1))
+    key, key_conf = _key_from_chroma(_key_profile(chroma))
+    report(progress, 0.5, "tempo and beats")
+    tempo, beats, tempo_conf = _track_beats(env, bass, chroma, mono)
     chords: list[tuple[float, float, str]] = []
     downbeats = np.zeros(0)
     if beats.size >= 2:
@@ -508,8 +606,7 @@ def analyze(y: np.ndarray, *, sr: int, progress: ProgressFn | None = None) -> An
         report(progress, 0.7, "chords")
         chords = _decode_chords(seg, seg.sum(axis=0), bounds)
         report(progress, 0.85, "downbeats")
-        phase = _downbeat_phase(beats, seg[:, 1:], env, _bass_envelope(mono))
-        downbeats = beats[phase::4]
+        downbeats = _downbeats(beats, chroma, bass)
     steps = _rhythm_steps(beats, downbeats, env, rate)
     report(progress, 1.0, "done")
     return Analysis(
