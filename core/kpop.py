@@ -1041,17 +1041,39 @@ def make_guide(
     return (seed_mix * collage + (1.0 - seed_mix) * noise).astype(np.float32)
 
 
+def _stft(y: np.ndarray, win: np.ndarray, hop: int) -> np.ndarray:
+    """Centered (reflect-padded) STFT ``(n_fft // 2 + 1, n_frames)`` with numpy's single-threaded FFT."""
+    n_fft = win.size
+    yp = np.pad(y, n_fft // 2, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(yp, n_fft)[::hop] * win
+    return np.fft.rfft(frames, axis=1).T
+
+
+def _istft(spec: np.ndarray, win: np.ndarray, hop: int, length: int, norm: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_stft` by windowed overlap-add (``n_fft`` a multiple of ``hop``)."""
+    n_fft = win.size
+    frames = np.fft.irfft(spec.T, n=n_fft, axis=1).astype(np.float32) * win
+    t = frames.shape[0]
+    out = np.zeros((t - 1) * hop + n_fft, np.float32)
+    for k in range(n_fft // hop):
+        out[k * hop : k * hop + t * hop] += frames[:, k * hop : (k + 1) * hop].reshape(-1)
+    out = out / norm
+    return out[n_fft // 2 : n_fft // 2 + length]
+
+
 def griffin_lim(
     mag: np.ndarray, *, cfg: KpopConfig, n_iter: int = GRIFFIN_LIM_ITERS, seed: int = 0
 ) -> np.ndarray:
     """Fast Griffin-Lim (momentum 0.99) phase reconstruction of a linear magnitude spectrogram.
+
+    Runs on numpy's single-threaded FFT, so its speed does not collapse when the CPU is shared.
 
     Parameters
     ----------
     mag : numpy.ndarray
         ``(n_fft // 2 + 1, n_frames)`` magnitudes.
     cfg : KpopConfig
-        STFT settings.
+        STFT settings (``n_fft`` must be a multiple of ``hop``).
     n_iter : int
         Iterations.
     seed : int
@@ -1062,23 +1084,26 @@ def griffin_lim(
     numpy.ndarray
         float32 1-D signal of ``(n_frames - 1) * hop`` samples.
     """
-    import torch
-
-    S = torch.as_tensor(mag, dtype=torch.float32)
-    win = torch.hann_window(cfg.n_fft)
-    length = (S.shape[1] - 1) * cfg.hop
-    gen = torch.Generator().manual_seed(int(seed))
-    angles = torch.polar(torch.ones_like(S), 2 * math.pi * torch.rand(S.shape, generator=gen))
-    rebuilt = torch.zeros_like(angles)
+    S = np.asarray(mag, np.float32)
+    n_fft, hop = cfg.n_fft, cfg.hop
+    win = np.hanning(n_fft + 1)[:-1].astype(np.float32)  # periodic Hann, as torch.hann_window
+    length = (S.shape[1] - 1) * hop
+    t = S.shape[1]
+    norm = np.zeros((t - 1) * hop + n_fft, np.float32)
+    for k in range(n_fft // hop):
+        norm[k * hop : k * hop + t * hop] += np.tile((win * win)[k * hop : (k + 1) * hop], t)
+    norm = np.maximum(norm, 1e-8)
+    rng = np.random.default_rng(seed)
+    angles = np.exp(2j * np.pi * rng.random(S.shape)).astype(np.complex64)
+    rebuilt = np.zeros_like(angles)
     alpha = 0.99 / (1 + 0.99)
     for _ in range(n_iter):
         prev = rebuilt
-        inv = torch.istft(S * angles, cfg.n_fft, cfg.hop, window=win, length=length)
-        rebuilt = torch.stft(inv, cfg.n_fft, cfg.hop, window=win, return_complex=True)
+        inv = _istft(S * angles, win, hop, length, norm)
+        rebuilt = _stft(inv, win, hop)[:, :t].astype(np.complex64)
         angles = rebuilt - alpha * prev
-        angles = angles / (angles.abs() + 1e-16)
-    y = torch.istft(S * angles, cfg.n_fft, cfg.hop, window=win, length=length)
-    return y.numpy().astype(np.float32)
+        angles /= np.abs(angles) + 1e-16
+    return _istft(S * angles, win, hop, length, norm).astype(np.float32)
 
 
 def frames_to_audio(

@@ -13,7 +13,7 @@ from core import kpop  # noqa: E402
 from core.audio.io import encode  # noqa: E402
 from core.audio.loudness import integrated_lufs, true_peak_dbfs  # noqa: E402
 from core.errors import InputError, LimitError, ModelError  # noqa: E402
-from models.kpop import FORMAT_VERSION, KpopConfig, SpectralLSTM, generate  # noqa: E402
+from models.kpop import FORMAT_VERSION, KpopConfig, NumpyStepper, SpectralLSTM, generate  # noqa: E402
 
 SR = 16000
 #: A small model so the tests stay fast.
@@ -146,6 +146,24 @@ def test_guide_steers_generation_towards_the_catalogue():
     guide = kpop.make_guide(shipped, seed=5, n_frames=100)
     assert guide.shape == (100, shipped.cfg.n_mels)
     np.testing.assert_array_equal(guide, kpop.make_guide(shipped, seed=5, n_frames=100))
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_numpy_stepper_matches_the_torch_module(residual):
+    torch.manual_seed(0)
+    m = SpectralLSTM(KpopConfig(n_mels=16, hidden=32, group=2, rank=3, residual=residual)).eval()
+    if residual:  # zero-initialized head: give it weights so the check means something
+        torch.nn.init.normal_(m.head.weight, std=0.1)
+    x = torch.randn(1, 6, 32)
+    with torch.no_grad():
+        mu_t, aux_t, _ = m(x)
+    stepper = NumpyStepper(m)
+    h = [np.zeros(32, np.float32)] * 2
+    c = [np.zeros(32, np.float32)] * 2
+    for i in range(6):
+        mu, aux, h, c = stepper.step(x[0, i].numpy(), h, c)
+        np.testing.assert_allclose(mu, mu_t[0, i].numpy(), atol=1e-5)
+        np.testing.assert_allclose(aux, aux_t[0, i].numpy(), atol=1e-5)
 
 
 def test_temperature_controls_sampling_noise(model):
