@@ -554,20 +554,23 @@ class Renderer:
             from core.music.render import render_stems
 
             self._count("midi", len(midi_jobs))
-            rendered = render_stems(midi_jobs, sr=sr, seconds=n_t / sr, workers=self.workers)
-            for name, y in rendered.items():
-                y = _fit(y, n_t)
-                ref = level_ref.get(name)
-                t = next(t for t in tracks if t.name == name)
-                got = active_rms(y)
-                if ref is not None:
-                    want = active_rms(ref)
-                else:
-                    want = self._added_level(project, state, t, sources)
-                if got > 1e-9 and want > 0:
-                    y = y * np.float32(want / got)
-                self._count("tempo")
-                out[name] = self._put(keys[name], _frozen(y))
+            names = list(midi_jobs)
+            # batches of `workers` stems: all cores busy, but only a few 48 kHz renders in memory at once
+            for i in range(0, len(names), self.workers):
+                batch = {n: midi_jobs[n] for n in names[i : i + self.workers]}
+                rendered = render_stems(batch, sr=sr, seconds=n_t / sr, workers=self.workers)
+                for name in list(rendered):
+                    y = np.array(_fit(rendered.pop(name), n_t), dtype=np.float32, copy=False)
+                    ref = level_ref.get(name)
+                    t = next(t for t in tracks if t.name == name)
+                    got = active_rms(y)
+                    want = (
+                        active_rms(ref) if ref is not None else self._added_level(project, state, t, sources)
+                    )
+                    if got > 1e-9 and want > 0:
+                        y *= np.float32(want / got)  # y is this render's own array
+                    self._count("tempo")
+                    out[name] = self._put(keys[name], _frozen(y))
         if audio_jobs:
             semis_of = {t.name: (0 if t.is_drum else state.semitones) for t in tracks}
 
