@@ -62,14 +62,14 @@ def _block_powers(y: np.ndarray, sr: int) -> np.ndarray:
     from scipy.signal import sosfilt
 
     sos, gain = _k_weighting(int(sr))
-    z = sosfilt(sos, y.astype(np.float64, copy=False), axis=-1)
+    z = sosfilt(sos.astype(np.float32), y.astype(np.float32, copy=False), axis=-1)
     if gain != 1.0:
         z *= gain
     n = z.shape[1]
     gains = np.ones(z.shape[0])
     if z.shape[0] >= 5:
         gains[3:5] = 1.41  # surround channels (BS.1770 channel weights)
-    power = np.tensordot(gains, z * z, axes=1)  # (n,)
+    power = np.tensordot(gains, (z * z).astype(np.float64), axes=1)  # (n,)
     block = 0.4 * sr
     if n < int(block):
         return np.array([power.mean()])  # shorter than one gating block: the clip is the block
