@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import streamlit as st
 from sqlmodel import Session
 
 from components import resources
 from components.session import current_user
+from components.text import md_escape
 from core.errors import StudioError
 
 VISIBILITY_LABELS = {
@@ -87,6 +90,10 @@ def save_track_form(
     except StudioError as exc:
         st.error(str(exc))
         return None
-    st.success(f"Saved “{title.strip()}” to your library.")
-    st.page_link("pages/library.py", label="Open my library", icon=":material/library_music:")
+    st.success(f"Saved “{md_escape(title.strip())}” to your library.")
+    from streamlit.errors import StreamlitAPIException
+
+    # a page run on its own (tests, `streamlit run pages/x.py`) has no library page to link
+    with contextlib.suppress(StreamlitAPIException):
+        st.page_link("pages/library.py", label="Open my library", icon=":material/library_music:")
     return track_id
