@@ -181,3 +181,16 @@ def test_master_validates():
         master(np.full((2, 100), np.nan, np.float32), sr=SR)
     with pytest.raises(InputError, match="floating point"):
         integrated_lufs(np.zeros((2, 100), np.int16), sr=SR)
+
+
+def test_partial_oversampling_is_exact_where_it_matters():
+    from core.audio.loudness import _tp_envelope
+
+    rng = np.random.default_rng(5)
+    y = _music_like(seconds=40.0) * np.repeat(rng.uniform(0.2, 1.0, (1, 40)), SR, axis=1).astype(np.float32)
+    full = _tp_envelope(y)
+    for floor in (0.3, 0.6, 0.9):
+        part = _tp_envelope(y, floor=floor)
+        above = full > floor
+        np.testing.assert_array_equal(part[above], full[above])
+        assert np.all(part[~above] <= floor)
