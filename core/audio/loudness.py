@@ -67,14 +67,16 @@ def _block_powers(y: np.ndarray, sr: int) -> np.ndarray:
     if gain != 1.0:
         z *= gain
     n = z.shape[1]
-    gains = np.ones(z.shape[0])
-    if z.shape[0] >= 5:
-        gains[3:5] = 1.41  # surround channels (BS.1770 channel weights)
-    power = np.tensordot(gains, (z * z).astype(np.float64), axes=1)  # (n,)
+    power = np.zeros(n, np.float32)
+    for c in range(z.shape[0]):
+        weight = 1.41 if z.shape[0] >= 5 and c in (3, 4) else 1.0  # BS.1770 surround channel weights
+        power += np.float32(weight) * np.square(z[c])
     block = 0.4 * sr
     if n < int(block):
-        return np.array([power.mean()])  # shorter than one gating block: the clip is the block
-    cs = np.concatenate([[0.0], np.cumsum(power)])
+        return np.array(
+            [power.mean(dtype=np.float64)]
+        )  # shorter than one gating block: the clip is the block
+    cs = np.concatenate([[0.0], np.cumsum(power, dtype=np.float64)])
     n_blocks = int(np.round((n / sr - 0.4) / 0.1)) + 1
     j = np.arange(n_blocks)
     lo = (0.4 * (j * 0.25) * sr).astype(np.int64)
