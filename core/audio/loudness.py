@@ -402,7 +402,7 @@ def master(y: np.ndarray, *, sr: int, target_lufs: float = -14.0, ceiling_dbtp: 
         )
         reached = integrated_lufs(out, sr=sr)
         shortfall = float(target_lufs) - reached
-        if shortfall < 0.3 or gain_db >= MAX_GAIN_DB:
+        if shortfall < 0.5 or gain_db >= MAX_GAIN_DB:
             break
         gain_db = min(MAX_GAIN_DB, gain_db + shortfall * 1.1)
     return out
