@@ -76,9 +76,17 @@ def _block_powers(y: np.ndarray, sr: int) -> np.ndarray:
         return np.array(
             [power.mean(dtype=np.float64)]
         )  # shorter than one gating block: the clip is the block
-    cs = np.concatenate([[0.0], np.cumsum(power, dtype=np.float64)])
     n_blocks = int(np.round((n / sr - 0.4) / 0.1)) + 1
     j = np.arange(n_blocks)
+    step = 0.1 * sr
+    if abs(step - round(step)) < 1e-9:
+        # blocks are 4 consecutive 100 ms segments: sum the segments (fast pairwise sums), then the blocks
+        step = round(step)
+        nseg = n // step
+        seg = power[: nseg * step].reshape(nseg, step).sum(axis=1, dtype=np.float64)
+        cs = np.concatenate([[0.0], np.cumsum(seg), [seg.sum() + power[nseg * step :].sum(dtype=np.float64)]])
+        return (cs[np.minimum(j + 4, nseg + 1)] - cs[j]) / block
+    cs = np.concatenate([[0.0], np.cumsum(power, dtype=np.float64)])
     lo = (0.4 * (j * 0.25) * sr).astype(np.int64)
     hi = np.minimum((0.4 * (j * 0.25 + 1) * sr).astype(np.int64), n)
     return (cs[hi] - cs[lo]) / block
@@ -395,14 +403,20 @@ def master(y: np.ndarray, *, sr: int, target_lufs: float = -14.0, ceiling_dbtp: 
     if not math.isfinite(lufs):
         return x.copy()  # silence (or empty) stays as it is
     gain_db = min(MAX_GAIN_DB, float(target_lufs) - lufs)
+    ceiling = 10.0 ** (float(ceiling_dbtp) / 20.0)
+    threshold = ceiling * 10 ** (-0.3 / 20)
+    # the true-peak envelope scales with the gain: measure it once, reuse it for every gain tried
+    env = _tp_envelope(x)
     out = x
     for _ in range(3):
-        out = limit(
-            (x * np.float32(10.0 ** (gain_db / 20.0))).astype(np.float32), sr=sr, ceiling_dbtp=ceiling_dbtp
-        )
-        reached = integrated_lufs(out, sr=sr)
-        shortfall = float(target_lufs) - reached
+        g = np.float32(10.0 ** (gain_db / 20.0))
+        if float(env.max()) * g <= threshold:
+            out = x * g
+        else:
+            curve = _gain_curve(env * g, sr=int(sr), threshold=threshold, lookahead_ms=5.0, release_ms=80.0)
+            out = x * (curve * g)[None, :]
+        shortfall = float(target_lufs) - integrated_lufs(out, sr=sr)
         if shortfall < 0.5 or gain_db >= MAX_GAIN_DB:
             break
         gain_db = min(MAX_GAIN_DB, gain_db + shortfall * 1.1)
-    return out
+    return _safety(out.astype(np.float32, copy=False), ceiling)
