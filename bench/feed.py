@@ -62,8 +62,8 @@ def _time_page(path: str, repeats: int, tmp: str) -> list[float]:
     return times
 
 
-def _browser_cold_start() -> tuple[float, float] | None:
-    """(server start s, first page s): ``streamlit run`` from a fresh process to the feed drawn
+def _browser_cold_start(script: str = "app.py") -> tuple[float, float] | None:
+    """(server start s, first page s): ``streamlit run`` from a fresh process to the page drawn
     in headless Chromium (browser launched beforehand, not counted). None without Chromium."""
     from tests.browser import CHROMIUM, chromium_browser, streamlit_server
 
@@ -72,12 +72,20 @@ def _browser_cold_start() -> tuple[float, float] | None:
     with tempfile.TemporaryDirectory() as tmp, chromium_browser() as browser:
         page = browser.new_page()
         t0 = time.perf_counter()
-        with streamlit_server(Path(tmp)) as base:
+        with streamlit_server(Path(tmp), script=script) as base:
             t1 = time.perf_counter()
             page.goto(base)
             page.get_by_text("Nothing here yet").wait_for(timeout=60_000)
             t2 = time.perf_counter()
     return t1 - t0, t2 - t1
+
+
+def _baseline_cold_start() -> tuple[float, float] | None:
+    """The same measurement for a one-line Streamlit app: what Streamlit itself costs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "hello.py"
+        script.write_text("import streamlit as st\nst.title('Hello')\nst.write('Nothing here yet')\n")
+        return _browser_cold_start(str(script))
 
 
 def main() -> None:
@@ -114,6 +122,7 @@ def main() -> None:
         feed_new = _time_page(str(ROOT / "pages" / "feed.py"), args.repeats, tmp)
 
     browser_cold = _browser_cold_start()
+    baseline_cold = _baseline_cold_start()
     cold = subprocess.run(
         [sys.executable, "-c", COLD_START],
         cwd=ROOT,
@@ -142,6 +151,12 @@ def main() -> None:
             f"cold start: first page in Chromium: {page_s:7.2f} s  (target <= 3 s; navigation to feed drawn)"
         )
         print(f"cold start: total                 : {server_s + page_s:7.2f} s")
+    if baseline_cold:
+        b_server, b_page = baseline_cold
+        b_total = b_server + b_page
+        print(f"one-line app: server {b_server:.2f} s, first page {b_page:.2f} s, total {b_total:.2f} s")
+        if browser_cold:
+            print(f"cold start / baseline (total)     : {(server_s + page_s) / (b_server + b_page):7.2f} x")
     print(f"imports + first run (AppTest)     : {cold_s:7.2f} s")
     print(f"torch imported on the feed path   : {cold_info.get('torch_imported')}")
     print(f"librosa imported on the feed path : {cold_info.get('librosa_imported')}")

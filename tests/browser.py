@@ -42,8 +42,8 @@ def _free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(data_dir: Path, *, timeout: float = 90.0):
-    """Run ``streamlit run app.py`` on a free loopback port; yield its base URL."""
+def streamlit_server(data_dir: Path, *, timeout: float = 90.0, script: str = "app.py"):
+    """Run ``streamlit run <script>`` (the app by default) on a free loopback port; yield its base URL."""
     port = _free_port()
     env = {**os.environ, "BEATTOK_DATA_DIR": str(data_dir), "BEATTOK_BCRYPT_ROUNDS": "4"}
     log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed below
