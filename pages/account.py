@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 from sqlmodel import Session
 
@@ -9,12 +11,25 @@ from components import resources
 from components.session import current_user, end_session, start_session
 from core.errors import StudioError
 
+FLASH_SECONDS = 10.0
+
+
+def _set_flash(message: str) -> None:
+    """A message for the next runs (the cookie component reruns the page once more after a log-in)."""
+    st.session_state["account_flash"] = (message, time.monotonic())
+
+
+def _flash() -> str | None:
+    message, at = st.session_state.get("account_flash") or (None, 0.0)
+    return message if time.monotonic() - at < FLASH_SECONDS else None
+
+
 user = current_user()
 
 if user is None:
     logged_in, remember_me = None, True
     st.title("Welcome to BeatTok Studio")
-    if flash := st.session_state.pop("account_flash", None):
+    if flash := _flash():
         st.info(flash)
     login_tab, signup_tab = st.tabs(["Log in", "Sign up"])
     with login_tab, st.form("login_form"):
@@ -54,12 +69,12 @@ if user is None:
                     logged_in, remember_me = info, True
     if logged_in is not None:
         start_session(logged_in, remember=remember_me)
-        st.session_state["account_flash"] = f"Welcome, {logged_in.name}! You are logged in."
+        _set_flash(f"Welcome, {logged_in.name}! You are logged in.")
         st.rerun()  # redraw the frame (sidebar, account view) as the logged-in user
     st.stop()
 
 st.title("Your account")
-if flash := st.session_state.pop("account_flash", None):
+if flash := _flash():
     st.success(flash)
     c1, c2 = st.columns(2)
     c1.page_link("pages/upload.py", label="Upload a track", icon=":material/upload:")
@@ -67,7 +82,7 @@ if flash := st.session_state.pop("account_flash", None):
 st.write(f"Logged in as **{user.username}** ({user.email}).")
 if st.button("Log out", key="logout"):
     end_session()
-    st.session_state["account_flash"] = "You are logged out."
+    _set_flash("You are logged out.")
     st.rerun()
 
 with st.expander("Change password", icon=":material/key:"), st.form("change_pw"):
@@ -104,5 +119,5 @@ with st.expander("Delete account", icon=":material/delete_forever:"), st.form("d
                 st.error(str(exc))
             else:
                 end_session()
-                st.session_state["account_flash"] = "Your account was deleted."
+                _set_flash("Your account was deleted.")
                 st.rerun()
