@@ -24,7 +24,7 @@ noise, Griffin-Lim 500 iterations from random phase), all measured in ``bench/re
   a drum-and-synth track), as the style distance under an independent 4096-filter evaluation network
   relative to the content's (1 = unchanged) and the chroma correlation with the content:
   512 filters/50 evaluations 0.69 / 0.990; 768/50 0.60 / 0.982; 1024/50 0.51 / 0.968;
-  1024/35 0.51 / 0.968 (the balanced preset); a stride of 4 with 1024 filters did worse than 512 at
+  1024/35 0.51 / 0.968 (the balanced preset uses 30); a stride of 4 with 1024 filters did worse than 512 at
   stride 2 for the same cost. Small networks are "fooled" cheaply: their own Gram loss falls 5-10x while
   the independent measure barely moves, so width matters more than iterations;
 - the network stays *random*: a network of the same shape trained by us (encoder of a spectrogram
@@ -182,7 +182,7 @@ class RemixConfig:
 #: about a third of it, "high" (twice the filters, more iterations) about three times as much.
 PRESETS: dict[str, RemixConfig] = {
     "fast": RemixConfig(n_filters=512, stride=2, lbfgs_iters=25, max_evals=25, griffin_lim_iters=16),
-    "balanced": RemixConfig(n_filters=1024, stride=2, lbfgs_iters=35, max_evals=35, griffin_lim_iters=32),
+    "balanced": RemixConfig(n_filters=1024, stride=2, lbfgs_iters=30, max_evals=30, griffin_lim_iters=32),
     "high": RemixConfig(n_filters=2048, stride=2, lbfgs_iters=50, max_evals=50, griffin_lim_iters=64),
 }
 
@@ -500,9 +500,14 @@ def _preview(logmag: np.ndarray, *, time_factor: int | None = None) -> np.ndarra
 
 
 def resolve_threads(threads: int | None) -> int:
-    """Torch threads for a remix: ``threads``, else ``$BEATTOK_TORCH_THREADS``, else 2."""
+    """Torch threads for a remix: ``threads``, else ``$BEATTOK_TORCH_THREADS``, else 1.
+
+    Measured on the 2-core machine while other jobs ran (load ~3): the balanced 30 s remix took 29.6 s
+    with 1 thread and 81.7 s with 2 (OpenMP threads stall when one is descheduled). A server shares its
+    cores between users, so 1 is the default; set ``BEATTOK_TORCH_THREADS=2`` on a dedicated machine.
+    """
     if threads is None:
-        raw = os.environ.get(THREADS_ENV, "2")
+        raw = os.environ.get(THREADS_ENV, "1")
         try:
             threads = int(raw)
         except ValueError:
@@ -561,7 +566,7 @@ def remix(
         ``progress(fraction, message)``; it may raise :class:`core.errors.CancelledError` to cancel,
         in which case nothing is returned and no state is left changed.
     threads : int, optional
-        torch CPU threads for the job (restored afterwards); default ``$BEATTOK_TORCH_THREADS`` or 2.
+        torch CPU threads for the job (restored afterwards); default ``$BEATTOK_TORCH_THREADS`` or 1.
     config : RemixConfig, optional
         Explicit configuration (e.g. :data:`REFERENCE_CONFIG` in the bench).
     network : torch.Tensor, optional

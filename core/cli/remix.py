@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("--content-offset", type=float, default=0.0, help="start of the content excerpt, s")
     p.add_argument("--style-offset", type=float, default=0.0, help="start of the style excerpt, s")
     p.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: $BEATTOK_TORCH_THREADS or 2)"
+        "--threads", type=int, default=None, help="torch threads (default: $BEATTOK_TORCH_THREADS or 1)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object with the figures on stdout")
     p.set_defaults(func=run)
