@@ -1,92 +1,23 @@
-"""End-to-end in headless Chromium: sign up -> upload a song -> add drums and bass -> A/B -> save.
-
-While ``app.py`` does not register ``pages/add_beats.py`` yet, the journey runs against a temporary copy of
-``app.py`` (in the test's tmp dir, next to a ``pages`` link to the real pages) that adds the page to the
-Studio section; ``app.py`` itself is never edited.
-"""
+"""End-to-end in headless Chromium: sign up -> upload a song -> add drums and bass -> A/B -> save."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.browser import ROOT, _free_port, chromium_browser, require_chromium, streamlit_server
+from tests.browser import chromium_browser, require_chromium, streamlit_server
 from tests.conftest import SR
 from tests.test_beats import make_song
 
 pytestmark = pytest.mark.browser
 WAIT = 180_000
 USER, PASSWORD = "e2e_beats", "e2e password 1"
-PAGE_ENTRY = 'st.Page("pages/add_beats.py", title="Add beats", icon=":material/music_note:")'
 
 
 def _visible(locator):
     return locator.locator("visible=true").first
-
-
-def _app_registers_page() -> bool:
-    return "pages/add_beats.py" in (ROOT / "app.py").read_text(encoding="utf-8")
-
-
-def _temporary_app(folder: Path) -> Path:
-    """A copy of app.py that adds the Add beats page first in the Studio section."""
-    text = (ROOT / "app.py").read_text(encoding="utf-8")
-    anchor = '"Studio": ['
-    if anchor not in text:
-        pytest.skip("app.py has no Studio section to add the page to")
-    text = text.replace(anchor, f"{anchor}\n        {PAGE_ENTRY},", 1)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pages").symlink_to(ROOT / "pages", target_is_directory=True)
-    app = folder / "app.py"
-    app.write_text(text, encoding="utf-8")
-    return app
-
-
-@contextmanager
-def _server_for(app: Path, data_dir: Path, *, timeout: float = 120.0):
-    """``streamlit run <app>`` from the repository root (so ``core``/``components`` import and the
-    repository's ``.streamlit/config.toml`` applies); yields the base URL."""
-    port = _free_port()
-    env = {**os.environ, "BEATTOK_DATA_DIR": str(data_dir), "BEATTOK_BCRYPT_ROUNDS": "4"}
-    with open(data_dir / "server.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "streamlit", "run", str(app), "--server.headless=true",
-                "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
-                "--server.fileWatcherType=none",
-            ],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"streamlit did not start: {(data_dir / 'server.log').read_text()[-2000:]}"
-                    )
-                time.sleep(0.3)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def test_upload_add_drums_and_bass_ab_and_save(tmp_path, _isolated_data_dir):
@@ -95,11 +26,7 @@ def test_upload_add_drums_and_bass_ab_and_save(tmp_path, _isolated_data_dir):
     from core.audio.io import encode
 
     song.write_bytes(encode(make_song(bars=4)[0], sr=SR, fmt="wav"))
-    if _app_registers_page():
-        server = streamlit_server(_isolated_data_dir, timeout=120.0)
-    else:
-        server = _server_for(_temporary_app(tmp_path / "app"), _isolated_data_dir)
-    with server as base, chromium_browser() as chrome:
+    with streamlit_server(_isolated_data_dir, timeout=120.0) as base, chromium_browser() as chrome:
         page = chrome.new_context(accept_downloads=True).new_page()
         page.set_default_timeout(WAIT)
         try:
