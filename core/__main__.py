@@ -15,7 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand in :mod:`core.cli`."""
     import core.cli
 
-    parser = argparse.ArgumentParser(prog="python -m core", description="BeatTok Studio command-line interface.")
+    parser = argparse.ArgumentParser(
+        prog="python -m core", description="BeatTok Studio command-line interface."
+    )
     parser.add_argument("--version", action="version", version=f"BeatTok Studio {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(core.cli.__path__), key=lambda m: m.name):

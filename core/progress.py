@@ -25,7 +25,7 @@ def text_progress(stream=None, width: int = 30) -> ProgressFn:
     out = stream if stream is not None else sys.stderr
 
     def _draw(fraction: float, message: str) -> None:
-        filled = int(round(fraction * width))
+        filled = round(fraction * width)
         out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction * 100:5.1f}% {message[:50]:<50}")
         if fraction >= 1.0:
             out.write("\n")
