@@ -94,8 +94,9 @@ def make_user(engine, username: str = "alice", password: str = "correct horse 1"
 
 def make_track(engine, storage, owner_id: int, title: str = "Song", visibility: str = "public", **kw):
     """Publish a short generated tone as a track and return its id (no analysis: bpm/key given)."""
-    from core.library import publish_audio
     from sqlmodel import Session
+
+    from core.library import publish_audio
 
     y = sine(220.0 + 20 * (hash(title) % 10), seconds=kw.pop("seconds", 1.0))
     with Session(engine) as session:
