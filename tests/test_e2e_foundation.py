@@ -29,8 +29,32 @@ def _visible(locator):
     return locator.locator("visible=true").first
 
 
-def _nav(page, label: str) -> None:
-    page.get_by_role("link", name=label).first.click()
+def _choose(page, label: str, option, tries: int = 4) -> None:
+    """Pick ``option`` in the selectbox ``label``; retried because a rerun can close an open dropdown."""
+    for attempt in range(tries):
+        page.get_by_label(label).locator("..").click()
+        try:
+            page.get_by_role("option", name=option).click(timeout=5_000)
+            return
+        except Exception:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+
+
+def _nav(page, label: str, ready, tries: int = 4) -> None:
+    """Open the page ``label`` from the sidebar and wait for ``ready`` (a locator).
+
+    Retried: a click that lands while the cookie component's extra rerun is in flight can be lost.
+    """
+    for attempt in range(tries):
+        page.get_by_role("link", name=label).first.click()
+        try:
+            ready.wait_for(timeout=10_000)
+            return
+        except Exception:
+            if attempt == tries - 1:
+                raise
 
 
 def test_sign_up_upload_publish_feed_like_download_share(tmp_path, _isolated_data_dir):
@@ -55,7 +79,7 @@ def _journey(page, browser, base, wav):
         page.get_by_text("Nothing here yet").wait_for()
 
         # sign up
-        _nav(page, "Account")
+        _nav(page, "Account", page.get_by_role("tab", name="Sign up"))
         page.get_by_role("tab", name="Sign up").click()
         _visible(page.get_by_role("textbox", name="Artist name", exact=True)).fill("E2E Artist")
         _visible(page.get_by_role("textbox", name="Username", exact=True)).fill("e2e_artist")
@@ -66,13 +90,12 @@ def _journey(page, browser, base, wav):
         page.get_by_text("You are logged in").first.wait_for()
 
         # upload a generated WAV, see the analysis, publish it
-        _nav(page, "Upload")
+        _nav(page, "Upload", page.get_by_text("Choose an audio file").first)
         page.locator("input[type=file]").first.set_input_files(str(wav))
         page.get_by_text("Tempo").first.wait_for()
         title = _visible(page.get_by_role("textbox", name="Title", exact=True))
         title.fill("E2E Groove")
-        page.get_by_label("Visibility").locator("..").click()
-        page.get_by_role("option", name=re.compile("Public")).click()
+        _choose(page, "Visibility", re.compile("Public"))
         page.get_by_role("button", name="Save to library").click()
         page.get_by_text("Saved").first.wait_for()
 
