@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from core.audio.checks import check_signal
 from core.errors import InputError
 from core.progress import ProgressFn, report
 
@@ -150,19 +151,7 @@ def _json_float(v: float) -> float | None:
 
 
 def _validate(y, *, sr) -> np.ndarray:
-    if not isinstance(y, np.ndarray):
-        raise InputError(f"audio must be a numpy array, got {type(y).__name__}")
-    if not np.issubdtype(y.dtype, np.floating):
-        raise InputError(f"audio must be floating point (float32), got dtype {y.dtype}")
-    if y.ndim == 1:
-        y = y[None, :]
-    if y.ndim != 2 or not 1 <= y.shape[0] <= 8:
-        raise InputError(f"audio must be shaped (channels, samples) with 1-8 channels, got shape {y.shape}")
-    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not 8000 <= int(sr) <= 192000:
-        raise InputError(f"sample rate must be an integer between 8000 and 192000 Hz, got {sr!r}")
-    if not np.isfinite(y).all():
-        raise InputError("audio contains NaN or infinite samples")
-    return y
+    return check_signal(y, sr=sr, min_sr=8000, max_sr=192000)
 
 
 def _mono(y: np.ndarray, sr: int) -> np.ndarray:

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from core.audio.checks import check_signal
 from core.errors import InputError
 
 #: Largest gain :func:`master` applies (dB); keeps near-silent input from being blown up.
@@ -29,19 +30,7 @@ _BLOCK = 2048  # samples per block when only loud regions are oversampled
 
 
 def _validate(y, *, sr) -> np.ndarray:
-    if not isinstance(y, np.ndarray):
-        raise InputError(f"audio must be a numpy array, got {type(y).__name__}")
-    if not np.issubdtype(y.dtype, np.floating):
-        raise InputError(f"audio must be floating point (float32), got dtype {y.dtype}")
-    if y.ndim == 1:
-        y = y[None, :]
-    if y.ndim != 2 or not 1 <= y.shape[0] <= 8:
-        raise InputError(f"audio must be shaped (channels, samples) with 1-8 channels, got shape {y.shape}")
-    if not np.isfinite(y).all():
-        raise InputError("audio contains NaN or infinite samples")
-    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not 1000 <= int(sr) <= 384000:
-        raise InputError(f"sample rate must be an integer between 1000 and 384000 Hz, got {sr!r}")
-    return y
+    return check_signal(y, sr=sr, min_sr=1000, max_sr=384000)
 
 
 # --------------------------------------------------------------------------------------------------
