@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from core.audio.checks import check_signal
 from core.errors import InputError, LimitError
 from core.progress import ProgressFn, report
 
@@ -175,21 +176,8 @@ class BeatsResult:
 
 def _validate_audio(y, sr) -> np.ndarray:
     """The input as float32 ``(2, n)`` (mono duplicated); values are kept bit-exact for float32 input."""
-    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not 8000 <= int(sr) <= 192000:
-        raise InputError(f"sample rate must be an integer between 8000 and 192000 Hz, got {sr!r}")
-    x = np.asarray(y)
-    if x.ndim == 1:
-        x = x[None, :]
-    if x.ndim != 2 or x.shape[0] not in (1, 2):
-        raise InputError(f"audio must be shaped (channels, samples) with 1 or 2 channels, got {x.shape}")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise InputError(f"audio must be floating point, got {x.dtype}")
-    x = x.astype(np.float32, copy=False)
-    if not np.isfinite(x).all():
-        raise InputError("audio contains NaN or infinite samples")
-    if x.shape[0] == 1:
-        x = np.repeat(x, 2, axis=0)
-    return x
+    x = check_signal(y, sr=sr, max_channels=2).astype(np.float32, copy=False)
+    return np.repeat(x, 2, axis=0) if x.shape[0] == 1 else x
 
 
 def _check_range(name: str, value: float, lo: float, hi: float) -> float:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from core.audio.checks import check_signal
 from core.config import SAMPLE_RATE
 from core.errors import CancelledError, InputError, LimitError, ModelError
 from core.progress import ProgressFn, report
@@ -88,19 +89,6 @@ def _config(cfg: KpopConfig | None) -> KpopConfig:
     return cfg if cfg is not None else KpopConfig()
 
 
-def _check_audio(y: Any, *, what: str) -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[0] > 8 or not np.issubdtype(arr.dtype, np.floating):
-        raise InputError(
-            f"{what} must be float audio shaped (channels, samples) with 1-8 channels, got {arr.shape}"
-        )
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{what} contains NaN or infinite samples")
-    return arr.astype(np.float32, copy=False)
-
-
 def to_model_audio(y: np.ndarray, *, sr: int, cfg: KpopConfig | None = None) -> np.ndarray:
     """Mix down to mono and resample to the model rate (16 kHz); the level is left unchanged.
 
@@ -118,14 +106,15 @@ def to_model_audio(y: np.ndarray, *, sr: int, cfg: KpopConfig | None = None) -> 
     numpy.ndarray
         float32 1-D mono signal at ``cfg.sr``.
     """
+    return _mono_at_model_rate(check_signal(y, sr=sr), sr=int(sr), cfg=_config(cfg))
+
+
+def _mono_at_model_rate(arr: np.ndarray, *, sr: int, cfg: KpopConfig) -> np.ndarray:
+    """:func:`to_model_audio` of an array :func:`~core.audio.checks.check_signal` has accepted."""
     from core.audio.io import resample
 
-    cfg = _config(cfg)
-    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not 8000 <= int(sr) <= 192000:
-        raise InputError(f"sample rate must be an integer between 8000 and 192000 Hz, got {sr!r}")
-    arr = _check_audio(y, what="audio")
-    mono = arr.mean(axis=0, keepdims=True)
-    return resample(mono, sr_in=int(sr), sr_out=cfg.sr)[0]
+    mono = arr.astype(np.float32, copy=False).mean(axis=0, keepdims=True)
+    return resample(mono, sr_in=sr, sr_out=cfg.sr)[0]
 
 
 def rms_dbfs(x: np.ndarray) -> float:
@@ -237,15 +226,16 @@ def song_frames(
         Why the song was skipped or cut.
     """
     cfg = _config(cfg)
-    arr = _check_audio(y, what=name)
+    arr = check_signal(y, sr=sr, what=name)
+    sr = int(sr)
     warning = None
-    if isinstance(sr, int | np.integer) and not isinstance(sr, bool) and arr.shape[1] > max_seconds * sr:
+    if arr.shape[1] > max_seconds * sr:
         arr = arr[:, : int(max_seconds * sr)]  # cut before resampling: a 4-hour file is never resampled whole
         limit = MAX_CATALOGUE_SECONDS / 60
         warning = (
             f"{name}: cut to {arr.shape[1] / sr:.0f} s, the catalogue limit of {limit:.0f} min was reached"
         )
-    x = to_model_audio(arr, sr=sr, cfg=cfg)
+    x = _mono_at_model_rate(arr, sr=sr, cfg=cfg)
     level = rms_dbfs(x)
     if level < SILENCE_DBFS:
         lvl = "digital silence" if math.isinf(level) else f"{level:.0f} dBFS"

@@ -33,6 +33,7 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from core.audio.checks import check_signal
 from core.config import get_settings
 from core.db import repo
 from core.db.models import TRACK_SOURCES, Album, Like, Track, User, Visibility, utcnow
@@ -140,27 +141,6 @@ def validate_visibility(visibility: Visibility | str) -> Visibility:
     except ValueError:
         allowed = ", ".join(v.value for v in Visibility)
         raise InputError(f"Visibility {visibility!r} is not valid: use one of {allowed}.") from None
-
-
-def _check_audio(y, sr) -> np.ndarray:
-    if not isinstance(sr, int | np.integer) or isinstance(sr, bool) or not 8000 <= int(sr) <= 192000:
-        raise InputError(f"Sample rate {sr!r} is out of range: use 8000-192000 Hz.")
-    if not isinstance(y, np.ndarray) or not np.issubdtype(y.dtype, np.floating):
-        raise InputError("Audio must be a float numpy array shaped (channels, samples).")
-    if y.ndim == 1:
-        y = y[None, :]
-    if y.ndim != 2 or not 1 <= y.shape[0] <= 8:
-        raise InputError(
-            f"Audio shape {y.shape} is not valid: expected (channels, samples) with 1-8 channels."
-        )
-    if y.shape[1] == 0:
-        raise InputError("Audio is empty (0 samples).")
-    max_s = get_settings().max_duration_s
-    if y.shape[1] / int(sr) > max_s:
-        raise LimitError(f"Audio is {y.shape[1] / int(sr):.0f} s long; the limit is {max_s:.0f} s.")
-    if not np.isfinite(y).all():
-        raise InputError("Audio contains NaN or infinite samples.")
-    return y.astype(np.float32, copy=False)
 
 
 def _check_png(data, what: str = "Cover") -> bytes:
@@ -352,7 +332,8 @@ def publish_audio(
     vis = validate_visibility(visibility)
     if source not in TRACK_SOURCES:
         raise InputError(f"Source {source!r} is not valid: use one of {', '.join(TRACK_SOURCES)}.")
-    y = _check_audio(y, sr)
+    y = check_signal(y, sr=sr, allow_empty=False, max_seconds=get_settings().max_duration_s)
+    y = y.astype(np.float32, copy=False)
     sr = int(sr)
     fmt = "wav"
     if original is not None:

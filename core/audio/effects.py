@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from core.audio.checks import check_signal
 from core.errors import InputError
 
 # --------------------------------------------------------------------------------------------------
@@ -384,14 +385,8 @@ def effects_schema() -> dict:
 
 
 def _check_audio(y: np.ndarray, sr: int) -> np.ndarray:
-    if not isinstance(y, np.ndarray) or y.ndim != 2 or y.shape[0] not in (1, 2):
-        shape = getattr(y, "shape", None)
-        raise InputError(
-            f"audio must be a float32 (channels, samples) array with 1-2 channels, got shape {shape}."
-        )
-    if isinstance(sr, bool) or not 8000 <= int(sr) <= 192000:
-        raise InputError(f"sample rate {sr!r} is out of range: use 8000..192000 Hz.")
-    return np.ascontiguousarray(y, dtype=np.float32)
+    """``y`` as C-contiguous float32 ``(channels, samples)`` with 1-2 channels (1-D is mono)."""
+    return np.ascontiguousarray(check_signal(y, sr=sr, max_channels=2), dtype=np.float32)
 
 
 def build_board(chain, *, sr: int):

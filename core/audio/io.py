@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from core.audio.checks import check_signal
 from core.config import SAMPLE_RATE, get_settings
 from core.errors import AudioDecodeError, InputError, LimitError
 
@@ -636,28 +637,6 @@ def load(path, *, sr: int = SAMPLE_RATE, limits: AudioLimits | None = None) -> n
 # encoding
 
 
-def _validate_signal(y, *, sr) -> np.ndarray:
-    if not isinstance(y, np.ndarray):
-        raise InputError(f"audio must be a numpy array, got {type(y).__name__}")
-    if not np.issubdtype(y.dtype, np.floating):
-        raise InputError(f"audio must be floating point (float32), got dtype {y.dtype}")
-    if y.ndim == 1:
-        y = y[None, :]
-    if y.ndim != 2:
-        raise InputError(f"audio must be shaped (channels, samples), got shape {y.shape}")
-    if not 1 <= y.shape[0] <= 8:
-        raise InputError(
-            f"audio must have 1 to 8 channels on axis 0 (channels, samples), got shape {y.shape}"
-        )
-    if y.shape[1] == 0:
-        raise InputError("audio is empty (0 samples)")
-    if not np.isfinite(y).all():
-        raise InputError("audio contains NaN or infinite samples")
-    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not 8000 <= int(sr) <= 192000:
-        raise InputError(f"sample rate must be an integer between 8000 and 192000 Hz, got {sr!r}")
-    return y
-
-
 def _clean_tag(value: str | None, what: str) -> str | None:
     if value is None:
         return None
@@ -717,7 +696,7 @@ def encode(
         raise InputError(f"cannot encode to '{fmt}'; allowed formats: {', '.join(ENCODE_FORMATS)}")
     if bit_depth not in (16, 24):
         raise InputError(f"bit_depth must be 16 or 24, got {bit_depth!r}")
-    y = _validate_signal(y, sr=sr)
+    y = check_signal(y, sr=sr, allow_empty=False)
     sr = int(sr)
     title = _clean_tag(title, "title")
     artist = _clean_tag(artist, "artist")
