@@ -18,39 +18,36 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from core.errors import InputError, ModelError
+from core.music import theory
+from core.music.theory import CHORD_QUALITIES, NOTE_NAMES_SHARP, QUALITY_ALIASES, split_chord_label
+
 FORMAT_VERSION = 1
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
-PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-_PC_OF = {
-    "C": 0, "B#": 0, "C#": 1, "Db": 1, "D": 2, "D#": 3, "Eb": 3, "E": 4, "Fb": 4, "E#": 5, "F": 5,
-    "F#": 6, "Gb": 6, "G": 7, "G#": 8, "Ab": 8, "A": 9, "A#": 10, "Bb": 10, "B": 11, "Cb": 11,
-}  # fmt: skip
+#: Note names with sharps, index = pitch class (from :mod:`core.music.theory`).
+PITCH_CLASSES = NOTE_NAMES_SHARP
 
 #: Chord qualities the models know, in token order. ``N`` (no chord) is handled separately.
 QUALITIES = ("maj", "min", "dim", "aug", "sus4", "sus2", "7", "maj7", "min7", "hdim7", "dim7", "maj6", "min6")
-#: Chord tones (semitones above the root) of each quality.
-QUALITY_INTERVALS = {
-    "maj": (0, 4, 7), "min": (0, 3, 7), "dim": (0, 3, 6), "aug": (0, 4, 8), "sus4": (0, 5, 7),
-    "sus2": (0, 2, 7), "7": (0, 4, 7, 10), "maj7": (0, 4, 7, 11), "min7": (0, 3, 7, 10),
-    "hdim7": (0, 3, 6, 10), "dim7": (0, 3, 6, 9), "maj6": (0, 4, 7, 9), "min6": (0, 3, 7, 9),
-}  # fmt: skip
-_QUALITY_ALIASES = {
-    "": "maj", "M": "maj", "major": "maj", "m": "min", "minor": "min", "5": "maj", "1": "maj",
-    "maj9": "maj7", "min9": "min7", "m7": "min7", "9": "7", "11": "7", "13": "7", "7sus4": "sus4",
-    "sus": "sus4", "minmaj7": "min", "aug7": "aug", "dom7": "7", "6": "maj6", "m6": "min6",
-    "dim6": "dim", "hdim": "hdim7", "min11": "min7", "maj11": "maj7", "maj13": "maj7", "min13": "min7",
+#: Chord tones (semitones above the root) of each quality (from :data:`core.music.theory.CHORD_QUALITIES`).
+QUALITY_INTERVALS = {q: CHORD_QUALITIES[q] for q in QUALITIES}
+#: How qualities outside :data:`QUALITIES` are folded into it: the other qualities of
+#: :data:`core.music.theory.CHORD_QUALITIES`, then Harte qualities that theory does not know.
+#: POP909 uses ``minmaj7`` only. Changing this changes what the trained checkpoints were fed.
+_FOLD = {
+    "5": "maj", "add9": "maj", "minmaj7": "min", "9": "7", "maj9": "maj7", "min9": "min7",
+    "1": "maj", "11": "7", "13": "7", "7sus4": "sus4", "aug7": "aug", "dim6": "dim", "hdim": "hdim7",
+    "min11": "min7", "maj11": "maj7", "maj13": "maj7", "min13": "min7",
 }  # fmt: skip
 
-MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
-NATURAL_MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10)
+#: Key modes the models know.
 MODES = ("major", "minor")
 
 
@@ -64,49 +61,39 @@ class Note(NamedTuple):
 
 
 class Chord(NamedTuple):
-    """A parsed chord label: root pitch class (0-11, ``None`` for no chord) and quality."""
+    """A chord in the models' terms: root pitch class (0-11, ``None`` for no chord) and a :data:`QUALITIES`
+    quality (``"N"`` for no chord)."""
 
     root: int | None
     quality: str
 
 
 def model_error(message: str) -> Exception:
-    """Return a :class:`core.errors.ModelError` (imported lazily so ``models`` stays light)."""
-    from core.errors import ModelError
-
+    """Return a :class:`core.errors.ModelError`."""
     return ModelError(message)
 
 
 def input_error(message: str) -> Exception:
     """Return a :class:`core.errors.InputError` for a bad sampling argument."""
-    from core.errors import InputError
-
     return InputError(message)
 
 
-def pitch_class(name: str) -> int:
-    """Pitch class (0-11) of a note name such as ``"C#"``, ``"Bb"`` or ``"g"``.
+def normalize_quality(quality: str) -> str:
+    """Fold a chord quality as :func:`core.music.theory.split_chord_label` gives it into :data:`QUALITIES`.
 
-    Raises
-    ------
-    core.errors.InputError
-        If the name is not a note name A-G with an optional ``#``/``b``.
+    Spellings are resolved with :data:`core.music.theory.QUALITY_ALIASES`, richer chords are folded to
+    their nearest model quality (``"9"`` -> ``"7"``, ``"minmaj7"`` -> ``"min"``), and anything else by
+    its prefix (``"min..."``, ``"maj..."``, ``"sus..."``, ``"dim..."``, ``"aug..."``; else ``"maj"``).
+
+    Examples
+    --------
+    >>> normalize_quality("m7"), normalize_quality("maj9"), normalize_quality("sus4")
+    ('min7', 'maj7', 'sus4')
     """
-    key = name.strip()
-    key = key[:1].upper() + key[1:]
-    if key not in _PC_OF:
-        raise input_error(f"unknown note name {name!r}; expected A-G with an optional '#' or 'b'")
-    return _PC_OF[key]
-
-
-def normalize_quality(text: str) -> str:
-    """Map a Harte/POP909-style chord quality (``min7``, ``sus4(b7)``, ``maj/3``) to :data:`QUALITIES`."""
-    q = text.split("/")[0]
-    q = re.sub(r"\(.*\)", "", q).strip()
+    q = QUALITY_ALIASES.get(quality, quality)
+    q = _FOLD.get(q, q)
     if q in QUALITY_INTERVALS:
         return q
-    if q in _QUALITY_ALIASES:
-        return _QUALITY_ALIASES[q]
     if q.startswith("min"):
         return "min7" if "7" in q else "min"
     if q.startswith("maj"):
@@ -121,7 +108,16 @@ def normalize_quality(text: str) -> str:
 
 
 def parse_chord(label: str) -> Chord:
-    """Parse a chord label such as ``"C:maj"``, ``"F#:min7"``, ``"Bb"``, ``"Am"`` or ``"N"``.
+    """Parse a chord label (``"C:maj"``, ``"F#:min7"``, ``"Bb"``, ``"Am"``, ``"N"``) into model terms.
+
+    The label grammar is :func:`core.music.theory.split_chord_label`'s; the quality is folded with
+    :func:`normalize_quality` and the bass note is dropped. Any label starting with ``N`` (``"N"``,
+    ``"N.C."``) and ``"X"`` mean no chord.
+
+    Raises
+    ------
+    core.errors.InputError
+        If the label is not a chord label.
 
     Examples
     --------
@@ -131,21 +127,11 @@ def parse_chord(label: str) -> Chord:
     Chord(root=None, quality='N')
     """
     s = label.strip()
-    if s in ("N", "X", "") or s.startswith("N"):
+    parts = None if s.startswith("N") else split_chord_label(s)
+    if parts is None:
         return Chord(None, "N")
-    if ":" in s:
-        root_s, q = s.split(":", 1)
-    else:
-        m = re.match(r"^([A-Ga-g][#b]?)(.*)$", s)
-        if not m:
-            raise input_error(f"cannot parse chord label {label!r}; expected e.g. 'C:maj', 'A:min' or 'N'")
-        root_s, q = m.group(1), m.group(2)
-    return Chord(pitch_class(root_s), normalize_quality(q))
-
-
-def chord_label(root: int, quality: str) -> str:
-    """Format a chord as ``"C#:min"`` (sharps for black keys)."""
-    return f"{PITCH_CLASSES[root % 12]}:{quality}"
+    root, quality, _bass = parts
+    return Chord(root, normalize_quality(quality))
 
 
 def chord_tones(chord: Chord) -> tuple[int, ...]:
@@ -156,36 +142,26 @@ def chord_tones(chord: Chord) -> tuple[int, ...]:
 
 
 def parse_key(key: str, mode: str | None = None) -> tuple[int, str]:
-    """Parse a key into ``(tonic pitch class, mode)``.
+    """Parse a key into ``(tonic pitch class, mode)`` with :func:`core.music.theory.parse_key`.
 
-    Accepts ``key="A", mode="minor"``, ``key="A minor"``, ``key="A:min"`` or ``key="Am"``.
+    Accepts ``key="A", mode="minor"``, ``key="A minor"``, ``key="A:min"`` or ``key="Am"``; ``mode``,
+    when given, overrides the key's own mode.
 
     Raises
     ------
     core.errors.InputError
         For an unknown tonic or a mode other than ``"major"``/``"minor"``.
     """
-    s = key.strip()
-    m_found = None
-    m = re.match(r"^([A-Ga-g][#b]?)\s*[: ]?\s*(major|minor|maj|min|m)?$", s)
-    if not m:
-        raise input_error(
-            f"cannot parse key {key!r}; expected a tonic like 'C', 'F#' or 'Bb' (optionally 'A minor')"
-        )
-    tonic = pitch_class(m.group(1))
-    if m.group(2):
-        m_found = "major" if m.group(2) in ("major", "maj") else "minor"
-    if mode is not None:
-        if mode not in MODES:
-            raise input_error(f"unknown mode {mode!r}; expected one of {list(MODES)}")
-        return tonic, mode
-    return tonic, m_found or "major"
+    parsed = theory.parse_key(key)
+    mode = parsed.mode if mode is None else mode
+    if mode not in MODES:
+        raise input_error(f"unknown mode {mode!r}; expected one of {list(MODES)}")
+    return parsed.tonic_pc, mode
 
 
 def scale_pitch_classes(tonic: int, mode: str) -> frozenset[int]:
     """Pitch classes of the major or natural-minor scale on ``tonic``."""
-    steps = MAJOR_SCALE if mode == "major" else NATURAL_MINOR_SCALE
-    return frozenset((tonic + s) % 12 for s in steps)
+    return frozenset(theory.scale_pitch_classes(tonic, mode))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -359,10 +359,82 @@ def test_chord_and_key_parsing():
     assert parse_chord("F:maj/3") == (5, "maj")
     assert parse_chord("Bbm") == (10, "min")
     assert parse_chord("N").root is None
+    assert parse_chord("N.C.") == (None, "N")
     assert parse_key("A minor") == (9, "minor")
     assert parse_key("Eb", "major") == (3, "major")
+    assert parse_key("a:min") == (9, "minor")
+    assert parse_key("A minor", "major") == (9, "major")  # an explicit mode wins
     with pytest.raises(InputError, match="H"):
         parse_key("H")
+    with pytest.raises(InputError, match="dorian"):
+        parse_key("D dorian")
+    with pytest.raises(InputError, match="lydian"):
+        parse_key("D", "lydian")
+
+
+#: Every chord quality POP909 writes (``chord_midi.txt``, ``key_audio.txt``) and what the models read it as.
+#: The committed checkpoints were trained on this reading, so it must not change.
+POP909_QUALITIES = {
+    "7": "7", "7/3": "7", "7/5": "7", "7/b7": "7", "aug": "aug", "dim": "dim", "dim7": "dim7",
+    "hdim7": "hdim7", "maj": "maj", "maj/3": "maj", "maj/5": "maj", "maj6": "maj6", "maj7": "maj7",
+    "maj7/3": "maj7", "maj7/5": "maj7", "maj7/7": "maj7", "min": "min", "min/5": "min", "min/b3": "min",
+    "min6": "min6", "min7": "min7", "min7/5": "min7", "min7/b7": "min7", "minmaj7": "min", "sus2": "sus2",
+    "sus4": "sus4", "sus4(b7)": "sus4",
+}  # fmt: skip
+POP909_ROOTS = {
+    "C": 0, "C#": 1, "Db": 1, "D": 2, "Eb": 3, "E": 4, "F": 5, "F#": 6, "Gb": 6, "G": 7, "Ab": 8, "A": 9,
+    "Bb": 10, "B": 11,
+}  # fmt: skip
+
+
+def test_pop909_chord_labels_keep_their_model_encoding():
+    from models.common import QUALITIES
+
+    for name, pc in POP909_ROOTS.items():
+        for written, quality in POP909_QUALITIES.items():
+            assert parse_chord(f"{name}:{written}") == (pc, quality)
+    assert QUALITIES == (
+        "maj",
+        "min",
+        "dim",
+        "aug",
+        "sus4",
+        "sus2",
+        "7",
+        "maj7",
+        "min7",
+        "hdim7",
+        "dim7",
+        "maj6",
+        "min6",
+    )
+
+
+def test_the_pinned_pop909_table_covers_every_label_of_the_data_set():
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "pop909"
+    files = sorted(data.glob("*/chord_midi.txt")) + sorted(data.glob("*/key_audio.txt"))
+    if not files:
+        pytest.skip(f"POP909 is not at {data}")
+    labels = {line.split()[2] for f in files for line in f.read_text().splitlines() if len(line.split()) >= 3}
+    assert len(labels) > 100
+    for label in labels - {"N"}:
+        root, written = label.split(":", 1)
+        assert root in POP909_ROOTS and written in POP909_QUALITIES, label
+
+
+def test_model_chords_agree_with_core_music_theory():
+    from core.music import theory
+    from models.common import QUALITIES
+
+    labels = [f"D:{q}" for q in theory.CHORD_QUALITIES] + [f"E{a}" for a in theory.QUALITY_ALIASES]
+    labels += ["Bb:min7/b7", "F#:sus4(b7)", "C:maj(9)/3", "Am", "G7", "Cm7b5", "C+", "Co7"]
+    for label in labels:
+        ours, theirs = parse_chord(label), theory.parse_chord(label)
+        assert ours.root == theirs.root_pc and ours.quality in QUALITIES, label
+        if theirs.quality != "5":  # a power chord has no third; the models read it as major
+            assert set(chord_tones(ours)) <= set(theirs.pitch_classes), label
 
 
 def test_groove_quantisation_of_a_midi_made_in_code(tmp_path):

@@ -98,10 +98,36 @@ def test_chord_inversions_and_labels():
     assert theory.parse_chord("N") is None
 
 
+@pytest.mark.parametrize(
+    ("label", "parts"),
+    [
+        ("F#:min7(9)/b7", (6, "min7", "b7")),
+        ("Bbm", (10, "m", None)),
+        ("C:maj(9)(11)", (0, "maj", None)),
+        ("G:sus4(b7)", (7, "sus4", None)),
+        (" a:min ", (9, "min", None)),
+        ("Db:maj/A", (1, "maj", "A")),
+        ("E:(1,3,5)", (4, "", None)),
+        ("N", None),
+        ("X", None),
+        ("", None),
+    ],
+)
+def test_split_chord_label(label, parts):
+    assert theory.split_chord_label(label) == parts
+
+
+def test_chords_with_several_added_tone_groups_parse():
+    assert theory.parse_chord("C:maj(9)(11)/3") == theory.Chord(0, "maj", 4)
+
+
 @pytest.mark.parametrize("bad", ["C:blah", "H:maj", "123"])
 def test_chord_label_errors(bad):
     with pytest.raises(InputError) as err:
         theory.parse_chord(bad)
+    if not bad.startswith("C"):
+        with pytest.raises(InputError, match=bad):
+            theory.split_chord_label(bad)
     assert bad.split(":")[-1] in str(err.value) or bad in str(err.value)
 
 

@@ -80,7 +80,8 @@ CHORD_QUALITIES: dict[str, tuple[int, ...]] = {
     "min9": (0, 3, 7, 10, 14),
     "add9": (0, 4, 7, 14),
 }
-_QUALITY_ALIASES = {
+#: Other spellings of :data:`CHORD_QUALITIES` (``"m7"`` = ``"min7"``, ``""`` = ``"maj"``, ...).
+QUALITY_ALIASES = {
     "": "maj",
     "M": "maj",
     "major": "maj",
@@ -286,11 +287,47 @@ class Chord:
         return self.root_pc if self.bass_pc is None else self.bass_pc
 
 
+_CHORD_RE = re.compile(r"([A-Ga-g][#b♯♭]*):?([^/(]*)(?:\([^)]*\))*(?:/(.+))?")
+
+
+def split_chord_label(label: str) -> tuple[int, str, str | None] | None:
+    """Split a chord label into its root pitch class, quality text and bass text, as written.
+
+    The grammar is ``ROOT[:]QUALITY[(TONES)...][/BASS]``. Added/omitted tones in parentheses are
+    dropped (``"sus4(b7)"`` gives ``"sus4"``); the quality is not resolved (:func:`parse_chord` maps it
+    through :data:`QUALITY_ALIASES` onto :data:`CHORD_QUALITIES`). ``"N"``, ``"X"`` and ``""`` (no
+    chord) give ``None``.
+
+    Raises
+    ------
+    InputError
+        If the label does not have that form or its root is not a note name.
+
+    Examples
+    --------
+    >>> split_chord_label("F#:min7(9)/b7")
+    (6, 'min7', 'b7')
+    >>> split_chord_label("Bbm")
+    (10, 'm', None)
+    """
+    s = str(label).strip()
+    if s in ("N", "X", ""):
+        return None
+    m = _CHORD_RE.fullmatch(s)
+    if not m:
+        raise InputError(
+            f"Unknown chord label {label!r}: use e.g. 'C:maj', 'A:min', 'G:7', 'B:dim', 'F:maj7/3'."
+        )
+    root = parse_pitch_class(m.group(1)[0].upper() + m.group(1)[1:])
+    return root, m.group(2).strip(), None if m.group(3) is None else m.group(3).strip()
+
+
 def parse_chord(label: str) -> Chord | None:
     """Parse a chord label; return None for ``"N"`` (no chord).
 
     Accepts ``"C:maj"``, ``"A:min7"``, ``"G:7"``, ``"B:dim"``, ``"F:maj/3"`` (bass as an interval),
-    ``"F:maj/A"`` (bass as a note), ``"Bb:min"``, and short forms ``"Am"``, ``"G7"``, ``"C"``.
+    ``"F:maj/A"`` (bass as a note), ``"Bb:min"``, and short forms ``"Am"``, ``"G7"``, ``"C"``
+    (see :func:`split_chord_label`).
 
     Raises
     ------
@@ -304,30 +341,23 @@ def parse_chord(label: str) -> Chord | None:
     >>> parse_chord("F:maj/3").lowest_pc
     9
     """
-    s = str(label).strip()
-    if s in ("N", "X", ""):
+    parts = split_chord_label(label)
+    if parts is None:
         return None
-    m = re.fullmatch(r"([A-Ga-g][#b♯♭]*):?([^/(]*)(?:\([^)]*\))?(?:/(.+))?", s)
-    if not m:
-        raise InputError(
-            f"Unknown chord label {label!r}: use e.g. 'C:maj', 'A:min', 'G:7', 'B:dim', 'F:maj7/3'."
-        )
-    root = parse_pitch_class(m.group(1)[0].upper() + m.group(1)[1:])
-    qual = m.group(2).strip()
-    qual = _QUALITY_ALIASES.get(qual, qual)
+    root, written, bass_text = parts
+    qual = QUALITY_ALIASES.get(written, written)
     if qual not in CHORD_QUALITIES:
         raise InputError(
-            f"Unknown chord quality {m.group(2)!r} in {label!r}: allowed {', '.join(CHORD_QUALITIES)}."
+            f"Unknown chord quality {written!r} in {label!r}: allowed {', '.join(CHORD_QUALITIES)}."
         )
     bass = None
-    if m.group(3):
-        b = m.group(3).strip()
-        if b in _INTERVAL_DEGREES:
-            bass = (root + _INTERVAL_DEGREES[b]) % 12
-        elif b.lstrip("b#").isdigit():
+    if bass_text:
+        if bass_text in _INTERVAL_DEGREES:
+            bass = (root + _INTERVAL_DEGREES[bass_text]) % 12
+        elif bass_text.lstrip("b#").isdigit():
             bass = None  # extension-style bass interval we do not model (e.g. "/9"): root position
         else:
-            bass = parse_pitch_class(b)
+            bass = parse_pitch_class(bass_text)
     return Chord(root, qual, bass)
 
 
