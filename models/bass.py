@@ -61,12 +61,7 @@ class BassConfig:
 
 def build_model(cfg: BassConfig):
     """The ``nn.Module`` for ``cfg`` (a token LSTM, see :func:`models.common.make_token_lstm`)."""
-    m = make_token_lstm(
-        vocab=cfg.vocab, cond_dim=cfg.cond_dim, emb_dim=cfg.emb_dim, hidden=cfg.hidden, layers=cfg.layers,
-        dropout=cfg.dropout,
-    )  # fmt: skip
-    m.cfg = cfg
-    return m
+    return make_token_lstm(cfg)
 
 
 def fold_pitch(pitch: np.ndarray | int, low: int, high: int) -> np.ndarray:

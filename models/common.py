@@ -365,13 +365,18 @@ def one_hot(index: int, size: int) -> np.ndarray:
 # token sequence model shared by the bass, melody and harmony models
 
 
-def make_token_lstm(
-    *, vocab: int, cond_dim: int, emb_dim: int, hidden: int, layers: int, dropout: float
-) -> Any:
-    """Build a ``TokenLSTM`` (its class is created lazily so importing this module does not need torch)."""
-    return _token_lstm_class()(
-        vocab=vocab, cond_dim=cond_dim, emb_dim=emb_dim, hidden=hidden, layers=layers, dropout=dropout
-    )
+def make_token_lstm(cfg: Any) -> Any:
+    """Build a ``TokenLSTM`` from a config with ``vocab, cond_dim, emb_dim, hidden, layers, dropout``.
+
+    The config is attached as ``.cfg``. The class is created lazily so importing this module does not
+    need torch.
+    """
+    m = _token_lstm_class()(
+        vocab=cfg.vocab, cond_dim=cfg.cond_dim, emb_dim=cfg.emb_dim, hidden=cfg.hidden, layers=cfg.layers,
+        dropout=cfg.dropout,
+    )  # fmt: skip
+    m.cfg = cfg
+    return m
 
 
 @functools.lru_cache(maxsize=1)

@@ -76,12 +76,7 @@ class HarmonyConfig:
 
 def build_model(cfg: HarmonyConfig):
     """The ``nn.Module`` for ``cfg`` (a token LSTM, see :func:`models.common.make_token_lstm`)."""
-    m = make_token_lstm(
-        vocab=cfg.vocab, cond_dim=cfg.cond_dim, emb_dim=cfg.emb_dim, hidden=cfg.hidden, layers=cfg.layers,
-        dropout=cfg.dropout,
-    )  # fmt: skip
-    m.cfg = cfg
-    return m
+    return make_token_lstm(cfg)
 
 
 def chord_token(rel_root: int, quality: str) -> int:

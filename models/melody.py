@@ -66,12 +66,7 @@ class MelodyConfig:
 
 def build_model(cfg: MelodyConfig):
     """The ``nn.Module`` for ``cfg`` (a token LSTM, see :func:`models.common.make_token_lstm`)."""
-    m = make_token_lstm(
-        vocab=cfg.vocab, cond_dim=cfg.cond_dim, emb_dim=cfg.emb_dim, hidden=cfg.hidden, layers=cfg.layers,
-        dropout=cfg.dropout,
-    )  # fmt: skip
-    m.cfg = cfg
-    return m
+    return make_token_lstm(cfg)
 
 
 def tonic_reference(tonic: np.ndarray | int) -> np.ndarray:
