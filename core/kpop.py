@@ -246,6 +246,13 @@ def song_frames(
     return mel_db(x, cfg=cfg, basis=basis), warning
 
 
+def _check_song_count(n: int) -> None:
+    if n == 0:
+        raise InputError(f"no songs to train on: choose at least {MIN_SONGS} songs")
+    if n > MAX_SONGS:
+        raise LimitError(f"{n} songs is too many for one training: at most {MAX_SONGS}")
+
+
 def build_dataset(
     tracks: Sequence[np.ndarray],
     *,
@@ -288,10 +295,7 @@ def build_dataset(
     """
     cfg = _config(cfg)
     tracks = list(tracks)
-    if not tracks:
-        raise InputError(f"no songs to train on: choose at least {MIN_SONGS} songs")
-    if len(tracks) > MAX_SONGS:
-        raise LimitError(f"{len(tracks)} songs is too many for one training: at most {MAX_SONGS}")
+    _check_song_count(len(tracks))
     names = list(names) if names is not None else [f"song {i + 1}" for i in range(len(tracks))]
     if len(names) != len(tracks):
         raise InputError(f"got {len(names)} names for {len(tracks)} songs")
@@ -384,10 +388,7 @@ def load_catalogue(
 
     cfg = _config(cfg)
     files = list(files)
-    if not files:
-        raise InputError(f"no songs to train on: choose at least {MIN_SONGS} songs")
-    if len(files) > MAX_SONGS:
-        raise LimitError(f"{len(files)} songs is too many for one training: at most {MAX_SONGS}")
+    _check_song_count(len(files))
     cap = min(float(max_seconds), MAX_CATALOGUE_SECONDS)
     tracks, names, warnings = [], [], []
     total = 0.0

@@ -26,7 +26,7 @@ import math
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from sqlalchemy import and_, delete, select, update
@@ -217,6 +217,29 @@ def _delete_quietly(storage, keys: Iterable[str | None]) -> None:
                 storage.delete(key)
 
 
+@contextlib.contextmanager
+def _commit_with_files(session: Session, storage) -> Iterator[Callable[..., str]]:
+    """Run a block that stores new files and changes rows, then commit (the storage discipline above).
+
+    Yields ``put(data, *, suffix) -> key``, :meth:`core.storage.Storage.put` remembering the key. If the
+    block or the commit fails, the session is rolled back and every file the block stored is deleted.
+    """
+    written: list[str] = []
+
+    def put(data: bytes, *, suffix: str) -> str:
+        key = storage.put(data, suffix=suffix)
+        written.append(key)
+        return key
+
+    try:
+        yield put
+        session.commit()
+    except BaseException:
+        session.rollback()
+        _delete_quietly(storage, written)
+        raise
+
+
 def _user_or_404(session: Session, user_id) -> User:
     user = session.get(User, user_id) if isinstance(user_id, int) and not isinstance(user_id, bool) else None
     if user is None:
@@ -390,12 +413,9 @@ def publish_audio(
         cover = placeholder_cover(title=clean_title, artist=artist, size=512)
     env = compute_peaks(y)
 
-    written: list[str] = []
-    try:
-        audio_key = storage.put(audio_data, suffix=fmt)
-        written.append(audio_key)
-        cover_key = storage.put(cover, suffix="png")
-        written.append(cover_key)
+    with _commit_with_files(session, storage) as put:
+        audio_key = put(audio_data, suffix=fmt)
+        cover_key = put(cover, suffix="png")
         now = utcnow()
         track = Track(
             owner_id=owner.id,
@@ -419,11 +439,6 @@ def publish_audio(
             published_at=now if vis == Visibility.public else None,
         )
         session.add(track)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        _delete_quietly(storage, written)
-        raise
     session.refresh(track)
     return track
 
@@ -590,19 +605,11 @@ def set_cover_for_user_tracks(
     tracks = [_owned(session, tid, user_id) for tid in ids]
     if not tracks:
         return 0
-    written: list[str] = []
     old = [t.cover_key for t in tracks]
-    try:
+    with _commit_with_files(session, storage) as put:
         for t in tracks:
-            new_key = storage.put(cover, suffix="png")
-            written.append(new_key)
-            t.cover_key = new_key
+            t.cover_key = put(cover, suffix="png")
             session.add(t)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        _delete_quietly(storage, written)
-        raise
     _delete_quietly(storage, old)
     return len(tracks)
 
@@ -728,21 +735,16 @@ def audio_bytes(session: Session, storage, *, track: Track, fmt: str = "original
 
     y = decode(storage.get(track.audio_key), filename=f"{name}.{src_fmt}", sr=SAMPLE_RATE)
     data = encode(y, sr=SAMPLE_RATE, fmt="mp3", title=track.title, artist=track.artist_name or None)
-    new_key = storage.put(data, suffix="mp3")
     tid = track.id
     cond = Track.mp3_key.is_(None) if cached is None else Track.mp3_key == cached
-    try:
+    with _commit_with_files(session, storage) as put:
+        new_key = put(data, suffix="mp3")
         result = session.execute(
             update(Track)
             .where(Track.id == tid, cond)
             .values(mp3_key=new_key)
             .execution_options(synchronize_session=False)
         )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        _delete_quietly(storage, [new_key])
-        raise
     if result.rowcount == 0:  # deleted meanwhile, or another request cached its MP3 first
         _delete_quietly(storage, [new_key])
     else:
@@ -801,12 +803,8 @@ def save_album(
         raise InputError(f"An album needs 1-{ALBUM_TITLES_MAX} song titles, got {len(clean_titles)}.")
     cover = None if cover_png is None else _check_png(cover_png)
     owner = _user_or_404(session, owner_id)
-    written: list[str] = []
-    try:
-        cover_key = None
-        if cover is not None:
-            cover_key = storage.put(cover, suffix="png")
-            written.append(cover_key)
+    with _commit_with_files(session, storage) as put:
+        cover_key = None if cover is None else put(cover, suffix="png")
         album = Album(
             owner_id=owner.id,
             name=clean_name,
@@ -816,11 +814,6 @@ def save_album(
             **extras,
         )
         session.add(album)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        _delete_quietly(storage, written)
-        raise
     session.refresh(album)
     return album
 

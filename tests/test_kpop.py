@@ -282,6 +282,8 @@ def test_corrupt_files_are_skipped_when_loading_a_catalogue(catalogue):
         kpop.load_catalogue([("a.wav", b"garbage" * 10)], cfg=CFG)
     with pytest.raises(InputError, match="no songs"):
         kpop.load_catalogue([], cfg=CFG)
+    with pytest.raises(LimitError, match=f"{kpop.MAX_SONGS + 1} songs is too many for one training"):
+        kpop.load_catalogue([("a.wav", b"RIFF")] * (kpop.MAX_SONGS + 1), cfg=CFG)
 
 
 def test_missing_corrupt_and_incompatible_checkpoints(tmp_path, trained):

@@ -178,6 +178,37 @@ def test_storage_failure_midway_leaves_no_files(env, monkeypatch):
     assert s.execute(select(func.count()).select_from(Track)).scalar_one() == 0
 
 
+def test_every_writer_deletes_its_new_files_when_the_commit_fails(env, monkeypatch):
+    s, store, alice, _ = env
+    t1, t2 = _pub(s, store, alice, "one"), _pub(s, store, alice, "two")
+    s.expire_all()
+    before = _files(store)
+    old_covers = [t1.cover_key, t2.cover_key]
+    cover = placeholder_cover(title="LP", artist="Alice", size=64)
+
+    def broken_commit():
+        raise RuntimeError("disk I/O error")
+
+    monkeypatch.setattr(s, "commit", broken_commit)
+    ids = [t1.id, t2.id]
+    writers = (
+        lambda: library.set_cover_for_user_tracks(s, store, user_id=alice.id, track_ids=ids, cover_png=cover),
+        lambda: library.save_album(
+            s, store, owner_id=alice.id, name="LP", artist="A", cover_png=cover, titles=["a"]
+        ),
+        lambda: library.audio_bytes(s, store, track=s.get(Track, t1.id), fmt="mp3"),
+    )
+    for write in writers:
+        with pytest.raises(RuntimeError, match="disk I/O"):
+            write()
+        assert _files(store) == before
+    monkeypatch.undo()
+    s.expire_all()
+    assert [s.get(Track, t1.id).cover_key, s.get(Track, t2.id).cover_key] == old_covers
+    assert s.get(Track, t1.id).mp3_key is None
+    assert s.execute(select(func.count()).select_from(Album)).scalar_one() == 0
+
+
 def test_visibility_rules_and_share_tokens(env):
     s, store, alice, bob = env
     priv = _pub(s, store, alice, "priv")
