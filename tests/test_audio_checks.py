@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.audio import checks
-from core.audio.checks import check_signal
+from core.audio.checks import check_sample_rate, check_signal
 from core.errors import InputError, LimitError
 
 SR = 44100
@@ -77,6 +77,18 @@ def test_options_widen_or_narrow_the_rules():
     assert check_signal(np.zeros((1, 10), np.float32), sr=500, min_sr=100).shape == (1, 10)
     assert check_signal(np.zeros((1, 2 * SR), np.float32), sr=SR, max_seconds=2).shape == (1, 2 * SR)
     assert check_signal(np.zeros((8, 10), np.float32), sr=SR).shape == (8, 10)
+
+
+def test_check_sample_rate_returns_an_int_and_names_what_it_checks():
+    assert check_sample_rate(np.int32(22050)) == 22050 and type(check_sample_rate(np.int32(22050))) is int
+    assert check_sample_rate(500, min_sr=100, max_sr=1000) == 500
+    for bad in (7999, 192001, 44100.0, "44100", None, False):
+        with pytest.raises(InputError, match="sample rate must be an integer between 8000 and 192000 Hz"):
+            check_sample_rate(bad)
+    with pytest.raises(
+        InputError, match=r"^target sample rate must be an integer between 8000 and 192000 Hz, got 5$"
+    ):
+        check_sample_rate(5, what="target sample rate")
 
 
 def test_doctests():

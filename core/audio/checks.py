@@ -10,6 +10,24 @@ import numpy as np
 from core.errors import InputError, LimitError
 
 
+def check_sample_rate(sr, *, min_sr: int = 8000, max_sr: int = 192000, what: str = "sample rate") -> int:
+    """Return ``sr`` as an ``int`` after checking it is an integer (not a bool) in ``[min_sr, max_sr]`` Hz.
+
+    Raises :class:`core.errors.InputError` naming ``what``, the bad value and the range.
+
+    Examples
+    --------
+    >>> check_sample_rate(np.int64(48000))
+    48000
+    >>> check_sample_rate(44100.0)
+    Traceback (most recent call last):
+    core.errors.InputError: sample rate must be an integer between 8000 and 192000 Hz, got 44100.0
+    """
+    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not min_sr <= int(sr) <= max_sr:
+        raise InputError(f"{what} must be an integer between {min_sr} and {max_sr} Hz, got {sr!r}")
+    return int(sr)
+
+
 def check_signal(
     y,
     *,
@@ -74,8 +92,7 @@ def check_signal(
         raise InputError(
             f"{what} must be shaped (channels, samples) with 1-{max_channels} channels, got shape {y.shape}"
         )
-    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not min_sr <= int(sr) <= max_sr:
-        raise InputError(f"sample rate must be an integer between {min_sr} and {max_sr} Hz, got {sr!r}")
+    check_sample_rate(sr, min_sr=min_sr, max_sr=max_sr)
     if not allow_empty and y.shape[1] == 0:
         raise InputError(f"{what} is empty (0 samples)")
     if max_seconds is not None and y.shape[1] > max_seconds * int(sr):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from core.audio.checks import check_signal
+from core.audio.checks import check_sample_rate, check_signal
 from core.config import SAMPLE_RATE, get_settings
 from core.errors import AudioDecodeError, InputError, LimitError
 
@@ -507,12 +507,6 @@ def _decode_ffmpeg(data: bytes, info: AudioInfo, name: str, limits: AudioLimits)
     return x, info.sample_rate
 
 
-def _check_target_rate(sr: int) -> int:
-    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not 8000 <= int(sr) <= 192000:
-        raise InputError(f"target sample rate must be an integer between 8000 and 192000 Hz, got {sr!r}")
-    return int(sr)
-
-
 def resample(x: np.ndarray, *, sr_in: int, sr_out: int) -> np.ndarray:
     """Resample a float32 ``(channels, n)`` signal with soxr (high quality).
 
@@ -582,7 +576,7 @@ def decode(
     (2, 44100)
     """
     limits = limits if limits is not None else AudioLimits.from_settings()
-    sr = _check_target_rate(sr)
+    sr = check_sample_rate(sr, what="target sample rate")
     _extension(filename)
     _check_bytes(data, filename, limits)
     data = bytes(data)
