@@ -360,20 +360,6 @@ def test_cli_writes_audio_stems_midi_and_json(tmp_path, capsys):
     assert len(pm.instruments) == 3 and pm.get_tempo_changes()[1][0] == pytest.approx(104, abs=1e-3)
 
 
-def test_long_songs_are_limited_in_chunks_with_the_same_result():
-    from core.audio.loudness import limit, true_peak_dbfs
-    from core.music.generate import _limit_scaled
-
-    rng = np.random.default_rng(0)
-    n = SR * 100
-    loud = np.repeat(rng.uniform(0.05, 0.5, n // 4410 + 1), 4410)[:n]
-    x = (rng.standard_normal((2, n)) * loud).astype(np.float32)
-    whole = limit(x * np.float32(1.5), sr=SR, ceiling_dbtp=-1.0)
-    chunked = _limit_scaled(x, np.float32(1.5), sr=SR, limit=limit)
-    assert np.abs(whole - chunked).max() < 1e-5
-    assert true_peak_dbfs(chunked, sr=SR) <= -1.0 + 1e-3
-
-
 def test_missing_or_corrupt_soundfont_is_a_model_error_before_any_work(tmp_path, monkeypatch):
     from core.errors import ModelError
 

@@ -128,3 +128,48 @@ def test_bad_inputs():
         render_midi(_a4(), sr=100)
     with pytest.raises(InputError, match="Render length"):
         render_midi(_a4(), sr=SR, seconds=-1)
+
+
+def test_submit_midi_with_ratio_and_semitones_plays_faster_and_higher_but_keeps_drums():
+    from core.music.midi import midi_to_bytes, parts_to_midi
+    from core.music.render import StemRenderer
+
+    keys = midi_to_bytes(parts_to_midi([Part("keys", notes=[Note(2, 3, 69, 100)])], bpm=120.0))  # A4 at 1 s
+    snare = Part("drums", is_drum=True, notes=[Note(2, 2.5, 38, 110)])
+    drums = midi_to_bytes(parts_to_midi([snare], bpm=120.0))
+    with StemRenderer(sr=SR, seconds=2.0, workers=2) as r:
+        r.submit_midi("keys", keys, ratio=2.0, semitones=3)
+        r.submit_midi("drums", drums, ratio=2.0, semitones=3)
+        r.submit_midi("plain", drums)
+        got = dict(r.completed())
+    assert sorted(got) == ["drums", "keys", "plain"] and all(y.shape == (2, 2 * SR) for y in got.values())
+    assert _onset(got["keys"], SR) == pytest.approx(0.5, abs=0.01)  # beat 2 at 240 bpm
+    assert _f0(got["keys"], SR, 0.55, 0.7) == pytest.approx(440 * 2 ** (3 / 12), rel=0.01)
+    assert _onset(got["drums"], SR) == pytest.approx(0.5, abs=0.01)
+    # the snare is not transposed: until its (earlier) note-off, the faster render is the plain one
+    # moved earlier (aligned on their onsets: the synthesiser starts notes on 64-sample blocks)
+    ia, ib = (int(np.argmax(np.abs(got[k][0]) > 1e-3)) for k in ("drums", "plain"))
+    a, b = got["drums"][:, ia : ia + SR // 10], got["plain"][:, ib : ib + SR // 10]
+    assert np.abs(b).max() > 0.05 and np.abs(a - b).max() < 1e-4
+
+
+def test_rewrite_midi_refuses_a_bend_on_files_that_bend_themselves():
+    import io
+
+    import pretty_midi
+
+    from core.music.render import rewrite_midi
+
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    inst = pretty_midi.Instrument(program=0)
+    inst.notes.append(pretty_midi.Note(100, 60, 0.0, 1.0))
+    inst.pitch_bends.append(pretty_midi.PitchBend(1000, 0.5))
+    pm.instruments.append(inst)
+    buf = io.BytesIO()
+    pm.write(buf)
+    assert rewrite_midi(buf.getvalue(), time_scale=0.9, bend=1000) is None
+    out = pretty_midi.PrettyMIDI(io.BytesIO(rewrite_midi(buf.getvalue(), time_scale=0.5, transpose=-2)))
+    note = out.instruments[0].notes[0]
+    assert (note.pitch, note.start, note.end) == (58, 0.0, pytest.approx(0.5, abs=1e-3))
+    with pytest.raises(InputError, match="Corrupt MIDI"):
+        rewrite_midi(b"MThd\x00garbage")

@@ -26,7 +26,8 @@ _ABS_GATE = -70.0
 _OVERSAMPLE = 4
 _TAPS = 48
 _GAIN_HOP = 16  # samples per gain-computation block in the limiter
-_BLOCK = 2048  # samples per block when only loud regions are oversampled
+_WINDOW = 13  # input samples that the four interpolated values around one sample depend on
+_CHUNK = 1 << 16  # rows per matrix product (bounds the memory of the gathered windows)
 
 
 def _validate(y, *, sr) -> np.ndarray:
@@ -47,19 +48,23 @@ def _k_weighting(sr: int) -> tuple[np.ndarray, float]:
     return sos, float(np.prod([f.passband_gain for f in stages]))
 
 
-def _block_powers(y: np.ndarray, sr: int) -> np.ndarray:
-    """Mean square of the K-weighted signal per 400 ms block (75 % overlap), summed over channels."""
+def _k_power(y: np.ndarray, sr: int) -> np.ndarray:
+    """Per-sample power of the K-weighted signal, summed over channels (BS.1770 channel weights)."""
     from scipy.signal import sosfilt
 
     sos, gain = _k_weighting(int(sr))
     z = sosfilt(sos.astype(np.float32), y.astype(np.float32, copy=False), axis=-1)
+    if z.shape[0] >= 5:  # surround: channels 4 and 5 (index 3, 4) weigh 1.41
+        z[3:5] *= np.float32(math.sqrt(1.41))
+    power = np.einsum("cn,cn->n", z, z)
     if gain != 1.0:
-        z *= gain
-    n = z.shape[1]
-    power = np.zeros(n, np.float32)
-    for c in range(z.shape[0]):
-        weight = 1.41 if z.shape[0] >= 5 and c in (3, 4) else 1.0  # BS.1770 surround channel weights
-        power += np.float32(weight) * np.square(z[c])
+        power *= np.float32(gain * gain)
+    return power
+
+
+def _block_powers(power: np.ndarray, sr: int) -> np.ndarray:
+    """Mean K-weighted power per 400 ms block (75 % overlap) from :func:`_k_power`."""
+    n = power.size
     block = 0.4 * sr
     if n < int(block):
         return np.array(
@@ -79,6 +84,20 @@ def _block_powers(y: np.ndarray, sr: int) -> np.ndarray:
     lo = (0.4 * (j * 0.25) * sr).astype(np.int64)
     hi = np.minimum((0.4 * (j * 0.25 + 1) * sr).astype(np.int64), n)
     return (cs[hi] - cs[lo]) / block
+
+
+def _gated_lufs(z: np.ndarray) -> float:
+    """BS.1770-4 gating (-70 LUFS absolute, -10 LU relative) of block powers ``z``."""
+    with np.errstate(divide="ignore"):
+        lk = -0.691 + 10.0 * np.log10(z)
+    above = lk >= _ABS_GATE
+    if not above.any():
+        return float("-inf")
+    rel = -0.691 + 10.0 * math.log10(z[above].mean()) - 10.0
+    keep = above & (lk > rel)
+    if not keep.any():
+        return float("-inf")
+    return float(-0.691 + 10.0 * math.log10(z[keep].mean()))
 
 
 def integrated_lufs(y: np.ndarray, *, sr: int) -> float:
@@ -102,23 +121,13 @@ def integrated_lufs(y: np.ndarray, *, sr: int) -> float:
     >>> import numpy as np
     >>> t = np.arange(44100 * 3) / 44100
     >>> y = np.tile(np.sin(2 * np.pi * 1000 * t), (2, 1)).astype(np.float32)
-    >>> round(integrated_lufs(y, sr=44100), 1)  # full-scale 1 kHz sine in both channels
-    0.0
+    >>> abs(integrated_lufs(y, sr=44100)) < 0.05  # full-scale 1 kHz sine in both channels: 0 LUFS
+    True
     """
     y = _validate(y, sr=sr)
     if y.shape[1] == 0:
         return float("-inf")
-    z = _block_powers(y, int(sr))
-    with np.errstate(divide="ignore"):
-        lk = -0.691 + 10.0 * np.log10(z)
-    above = lk >= _ABS_GATE
-    if not above.any():
-        return float("-inf")
-    rel = -0.691 + 10.0 * math.log10(z[above].mean()) - 10.0
-    keep = above & (lk > rel)
-    if not keep.any():
-        return float("-inf")
-    return float(-0.691 + 10.0 * math.log10(z[keep].mean()))
+    return _gated_lufs(_block_powers(_k_power(y, int(sr)), int(sr)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -134,78 +143,97 @@ def _polyphase() -> np.ndarray:
     return np.ascontiguousarray(h.reshape(_TAPS // _OVERSAMPLE, _OVERSAMPLE).T.astype(np.float32))
 
 
-def _tp_envelope(y: np.ndarray, floor: float | None = None) -> np.ndarray:
-    """Per-sample true-peak envelope: max over channels of |x| and the 4x interpolated values near it.
+@lru_cache(maxsize=1)
+def _window_kernel() -> np.ndarray:
+    """(13, 4) matrix: the four interpolated values credited to sample ``n`` are ``y[n-6 : n+7] @ K``.
 
-    With ``floor``, the interpolated values are computed only where they *could* exceed ``floor``: an
-    interpolated value is a 12-tap weighted sum, so it is at most ``sum(|taps|)`` times the largest
-    |sample| within +-6 samples. Elsewhere the envelope is |x| (which is then below ``floor`` too). The
-    result is exact wherever the true envelope exceeds ``floor``.
-
-    Phase ``p`` of output ``m`` of the polyphase filter sits at time ``m + (p - 23.5) / 4`` (in input
-    samples); it is credited to the nearest input sample.
+    Phase ``p`` of the full convolution at index ``m`` (``sum_j h[p, j] * y[m - j]``) sits at time
+    ``m + (p - 23.5) / 4`` and is credited to the nearest input sample ``n = m - shift_p``.
     """
-    n = y.shape[1]
-    if floor is None or n < 8 * _BLOCK:
-        return _tp_full(y)
-    absmax = np.abs(y).max(axis=0).astype(np.float32)
-    bound = float(np.abs(_polyphase()).sum(axis=1).max())
-    nb = -(-n // _BLOCK)
-    padded = np.zeros(nb * _BLOCK, np.float32)
-    padded[:n] = absmax
-    peak = padded.reshape(nb, _BLOCK).max(axis=1)
-    # a block's interpolated values also depend on up to 6 samples of each neighbouring block
-    near = np.maximum(peak, np.maximum(np.concatenate([[0.0], peak[:-1]]), np.concatenate([peak[1:], [0.0]])))
-    flags = near * bound > floor
-    if flags.mean() > 0.3:
-        return _tp_full(y)
-    env = absmax
-    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
-    margin = 16
-    for b0, b1 in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-        lo, hi = b0 * _BLOCK, min(n, b1 * _BLOCK)
-        s0, s1 = max(0, lo - margin), min(n, hi + margin)
-        seg = _tp_full(y[:, s0:s1])
-        env[lo:hi] = seg[lo - s0 : hi - s0]
-    return env
+    phases = _polyphase()
+    taps = phases.shape[1]
+    delay = (_TAPS - 1) / 2 / _OVERSAMPLE
+    kernel = np.zeros((_WINDOW, _OVERSAMPLE), np.float32)
+    for p in range(_OVERSAMPLE):
+        shift = round(delay - p / _OVERSAMPLE)
+        for j in range(taps):
+            kernel[shift - j + _WINDOW // 2, p] = phases[p, j]
+    return kernel
 
 
-def _tp_full(y: np.ndarray, *, chunk: int = 1 << 18) -> np.ndarray:
-    """The envelope of :func:`_tp_envelope` computed everywhere.
+@lru_cache(maxsize=1)
+def _blas():
+    """The process's BLAS thread pools (threadpoolctl), to run the interpolation on one thread.
 
-    The four polyphase outputs are one matrix product of a sliding 12-sample window with the
-    (12 taps x 4 phases) filter matrix, in chunks of ``chunk`` samples: BLAS makes this about 5x
-    faster than 16 short ``np.convolve`` calls (0.26 s against 1.4 s for 3 minutes of stereo).
-    Phase ``p`` of the full convolution at index ``m`` is credited to input sample ``m - shift_p``.
+    The interpolation is a tall, thin matrix product: with OpenBLAS's default of one thread per core it
+    is about 3x *slower* (up to 10x) as soon as another process or session uses a core, because
+    OpenBLAS threads spin-wait for each other.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _interpolated_peaks(padded: np.ndarray, rows: np.ndarray | None, out: np.ndarray) -> None:
+    """``out = max(out, |interpolated values|)`` for one zero-padded channel.
+
+    ``padded`` is the channel with 6 zeros on each side; ``rows`` the sample indices to compute (None:
+    all, with ``out`` the full envelope) -- ``out`` holds one value per row.
     """
     from numpy.lib.stride_tricks import sliding_window_view
 
-    phases = _polyphase()
-    taps = phases.shape[1]
+    kernel = _window_kernel()
+    windows = sliding_window_view(padded, _WINDOW)
+    total = windows.shape[0] if rows is None else rows.size
+    with _blas().limit(limits=1, user_api="blas"):
+        for a in range(0, total, _CHUNK):
+            b = min(total, a + _CHUNK)
+            block = windows[a:b] if rows is None else windows[rows[a:b]]
+            vals = np.abs(block @ kernel).max(axis=1)
+            np.maximum(out[a:b], vals, out=out[a:b])
+
+
+def _local_max(a: np.ndarray) -> np.ndarray:
+    """``out[n] = max(a[n-6 : n+7])`` (zero outside), by doubling windows: 4 passes, ~10x faster than
+    :func:`scipy.ndimage.maximum_filter1d`."""
+    half = _WINDOW // 2
+    m = np.concatenate([np.zeros(half, a.dtype), a, np.zeros(half, a.dtype)])
+    for width in (1, 2, 4):  # m[i] = max(a[i : i + 2 * width])
+        m = np.maximum(m[:-width], m[width:])
+    return np.maximum(m[: a.size], m[_WINDOW - 8 : _WINDOW - 8 + a.size])  # windows of 8 and 8 -> 13
+
+
+def _tp_envelope(y: np.ndarray, floor: float | None = None) -> np.ndarray:
+    """Per-sample true-peak envelope: max over channels of |x| and the 4x interpolated values near it.
+
+    With ``floor``, the interpolated values are computed only at samples where they *could* exceed
+    ``floor``: an interpolated value is a 12-tap weighted sum, so it is at most ``sum(|taps|)`` (1.74)
+    times the largest |sample| within +-6 samples. Elsewhere the envelope is |x| (which is then below
+    ``floor`` too). The result is exact wherever the true envelope exceeds ``floor``; on a mastered pop
+    mix (peaks at -1 dBTP) about 3 % of the samples need interpolating.
+    """
     n = y.shape[1]
-    delay = (_TAPS - 1) / 2 / _OVERSAMPLE
-    shifts = [round(delay - p / _OVERSAMPLE) for p in range(_OVERSAMPLE)]
-    kernel = np.ascontiguousarray(phases[:, ::-1].T)  # convolution = correlation with reversed taps
-    hi = np.max(y, axis=0).astype(np.float32)
-    lo = np.min(y, axis=0).astype(np.float32)
+    absmax = np.abs(y[0]).astype(np.float32, copy=False)
+    for c in range(1, y.shape[0]):
+        np.maximum(absmax, np.abs(y[c]), out=absmax)
+    rows = None
+    if floor is not None and n > 0:
+        bound = float(np.abs(_polyphase()).sum(axis=1).max())
+        rows = np.flatnonzero(_local_max(absmax) > np.float32(floor / bound))
+        if rows.size == 0:
+            return absmax
+        if rows.size > 0.3 * n:
+            rows = None
+    half = _WINDOW // 2
+    env = absmax.copy() if rows is None else absmax[rows]
     for c in range(y.shape[0]):
-        padded = np.concatenate(
-            [np.zeros(taps - 1, np.float32), np.asarray(y[c], np.float32), np.zeros(taps, np.float32)]
-        )
-        for s0 in range(0, n, chunk):
-            s1 = min(n, s0 + chunk)
-            m0, m1 = s0 + min(shifts), s1 + max(shifts)  # full-convolution indices this chunk needs
-            lo_pad = max(0, m0)
-            vals = (
-                sliding_window_view(padded[lo_pad : m1 + taps - 1], taps) @ kernel
-            )  # row r: index lo_pad + r
-            for p, shift in enumerate(shifts):
-                a0 = s0 + shift - lo_pad
-                seg = vals[max(0, a0) : a0 + (s1 - s0), p]
-                out0 = s0 + max(0, -a0)
-                np.maximum(hi[out0 : out0 + seg.size], seg, out=hi[out0 : out0 + seg.size])
-                np.minimum(lo[out0 : out0 + seg.size], seg, out=lo[out0 : out0 + seg.size])
-    return np.maximum(hi, -lo)
+        padded = np.zeros(n + 2 * half, np.float32)
+        padded[half : half + n] = y[c]
+        _interpolated_peaks(padded, rows, env)
+    if rows is None:
+        return env
+    absmax[rows] = env
+    return absmax
 
 
 def true_peak_dbfs(y: np.ndarray, *, sr: int) -> float:
@@ -228,13 +256,13 @@ def true_peak_dbfs(y: np.ndarray, *, sr: int) -> float:
     >>> import numpy as np
     >>> n = np.arange(44100)
     >>> y = np.sin(np.pi / 2 * n + np.pi / 4)[None].astype(np.float32)  # fs/4 sine, samples at 0.707
-    >>> round(true_peak_dbfs(y, sr=44100), 1)
-    0.0
+    >>> round(true_peak_dbfs(y, sr=44100), 2)  # 4x oversampling lands 3/8 of a sample from the peak
+    -0.06
     """
     y = _validate(y, sr=sr)
     if y.shape[1] == 0:
         return float("-inf")
-    peak = float(_tp_envelope(y).max())
+    peak = float(_tp_envelope(y, floor=float(np.abs(y).max())).max())  # exact at its maximum
     return 20.0 * math.log10(peak) if peak > 0 else float("-inf")
 
 
@@ -242,25 +270,42 @@ def true_peak_dbfs(y: np.ndarray, *, sr: int) -> float:
 # limiter and mastering
 
 
+def _hop_peaks(env: np.ndarray) -> np.ndarray:
+    """Peak of ``env`` per block of 16 samples, taken over the block and its two neighbours (float64)."""
+    n = env.size
+    hop = _GAIN_HOP
+    nb = -(-n // hop)
+    peak = env[: n // hop * hop].reshape(-1, hop).max(axis=1)
+    if nb > peak.size:
+        peak = np.append(peak, env[n // hop * hop :].max())
+    peak = np.maximum(peak, np.concatenate([peak[1:], [0.0]]))
+    return np.maximum(peak, np.concatenate([[0.0], peak[:-1]])).astype(np.float64)
+
+
 def _gain_curve(
-    env: np.ndarray, *, sr: int, threshold: float, lookahead_ms: float, release_ms: float
+    env: np.ndarray | None,
+    *,
+    sr: int,
+    threshold: float,
+    lookahead_ms: float,
+    release_ms: float,
+    peaks: np.ndarray | None = None,
+    n: int | None = None,
 ) -> np.ndarray:
     """Smooth gain (<= 1) such that ``env * gain <= threshold`` at every sample.
 
     Computed at a decimated rate (blocks of 16 samples, with each block's peak taken over it and its
-    neighbours) and linearly interpolated back; every interpolated value stays below the requirement of
+    neighbours: :func:`_hop_peaks`, which may be passed as ``peaks`` with the length ``n`` instead of
+    ``env``) and linearly interpolated back; every interpolated value stays below the requirement of
     each sample because both block values it mixes are.
     """
     from scipy.ndimage import minimum_filter1d
 
-    n = env.size
+    if peaks is None:
+        n, peaks = env.size, _hop_peaks(env)
     hop = _GAIN_HOP
-    nb = -(-n // hop)
-    padded_env = np.zeros(nb * hop, np.float32)
-    padded_env[:n] = env
-    peak = padded_env.reshape(nb, hop).max(axis=1)
-    peak = np.maximum(peak, np.concatenate([peak[1:], [0.0]]))
-    peak = np.maximum(peak, np.concatenate([[0.0], peak[:-1]])).astype(np.float64)
+    nb = peaks.size
+    peak = peaks
     req = np.minimum(1.0, threshold / np.maximum(peak, 1e-12))
     rate = sr / hop
     look = max(1, math.ceil(lookahead_ms * 1e-3 * rate))
@@ -283,9 +328,11 @@ def _gain_curve(
         att = np.maximum(att, np.nan_to_num(held, nan=0.0, posinf=0.0))
     g_block = np.power(10.0, -att / 20.0).astype(np.float32)
     # linear ramps from each block start to the next block start
-    nxt = np.concatenate([g_block[1:], g_block[-1:]])
-    frac = (np.arange(hop, dtype=np.float32) / hop)[None, :]
-    return (g_block[:, None] + (nxt - g_block)[:, None] * frac).ravel()[:n]
+    step = (np.concatenate([g_block[1:], g_block[-1:]]) - g_block) * np.float32(1.0 / hop)
+    out = np.empty((nb, hop), np.float32)
+    np.multiply(step[:, None], np.arange(hop, dtype=np.float32)[None, :], out=out)
+    out += g_block[:, None]
+    return out.reshape(-1)[:n]
 
 
 def limit(
@@ -355,11 +402,115 @@ def limit(
 
 
 def _safety(out: np.ndarray, ceiling: float) -> np.ndarray:
-    """Scale down if the true peak (measured) is above ``ceiling`` (linear)."""
+    """Scale ``out`` (a float32 array the caller owns) down in place if its measured true peak is above
+    ``ceiling`` (linear); returns it."""
     peak = float(_tp_envelope(out, floor=ceiling).max())
     if peak > ceiling:
-        out = (out * np.float32(ceiling / peak * 0.9995)).astype(np.float32)
+        out *= np.float32(ceiling / peak * 0.9995)
     return out
+
+
+def master_gain(
+    y: np.ndarray, *, sr: int, target_lufs: float = -14.0, ceiling_dbtp: float = -1.0
+) -> tuple[float, np.ndarray | None]:
+    """The gain :func:`master` applies: a make-up gain and the limiter's per-sample gain curve.
+
+    The make-up gain brings ``y`` to ``target_lufs``; if the look-ahead true-peak limiter then takes
+    0.3 LU or more, the gain is raised by the shortfall (at most twice more). The loudness of each
+    limited candidate is computed from the K-weighted power of ``y`` times the squared gain curve (the
+    K-weighting filter is measured only once): the limiter's gain moves slowly next to the filter's
+    memory, so this matches measuring the limited signal to within 0.01 LU (0.002-0.007 LU measured on
+    a mix limited by 4-12 dB).
+
+    Parameters
+    ----------
+    y : np.ndarray
+        float audio ``(channels, samples)``.
+    sr : int
+        Sample rate in Hz.
+    target_lufs, ceiling_dbtp : float, optional
+        As for :func:`master`.
+
+    Returns
+    -------
+    gain : float
+        Linear make-up gain (1.0 for silence).
+    curve : np.ndarray or None
+        float32 ``(samples,)`` limiter gain (<= 1) to multiply after ``gain``; None when no limiting is
+        needed. ``y * gain * curve`` has a true peak <= ``ceiling_dbtp`` up to the small inter-sample
+        error of a moving gain, which :func:`master` removes with a final check.
+    """
+    y = _validate(y, sr=sr)
+    if not -40.0 <= float(target_lufs) <= -5.0:
+        raise InputError(f"target_lufs must be between -40 and -5 LUFS, got {target_lufs}")
+    if not -20.0 <= float(ceiling_dbtp) <= 0.0:
+        raise InputError(f"ceiling_dbtp must be between -20 and 0 dBTP, got {ceiling_dbtp}")
+    x = np.asarray(y, dtype=np.float32)
+    sr = int(sr)
+    if x.shape[1] == 0:
+        return 1.0, None
+    power = _k_power(x, sr)
+    lufs = _gated_lufs(_block_powers(power, sr))
+    if not math.isfinite(lufs):
+        return 1.0, None  # silence stays as it is
+    gain_db = min(MAX_GAIN_DB, float(target_lufs) - lufs)
+    threshold = 10.0 ** (float(ceiling_dbtp) / 20.0) * 10 ** (-0.3 / 20)
+    # the true-peak envelope scales with the gain: measure it once (exact above threshold / gain, with
+    # 3 dB to spare for the raises below) and reuse it for every gain tried
+    peaks, env_floor = None, math.inf
+    curve = None
+    n = x.shape[1]
+    for _ in range(3):
+        g = 10.0 ** (gain_db / 20.0)
+        if peaks is None or threshold / g < env_floor:
+            env_floor = threshold / g / 10 ** (3 / 20)
+            peaks = _hop_peaks(_tp_envelope(x, floor=env_floor))
+        if float(peaks.max()) * g <= threshold:
+            return g, None  # no limiting: the loudness is exactly the target (or the gain cap)
+        curve = _gain_curve(
+            None, peaks=peaks * g, n=n, sr=sr, threshold=threshold, lookahead_ms=5.0, release_ms=80.0
+        )
+        limited = _gated_lufs(_block_powers(power * np.square(curve), sr)) + 20.0 * math.log10(g)
+        shortfall = float(target_lufs) - limited
+        if shortfall < 0.3 or gain_db >= MAX_GAIN_DB:
+            break
+        gain_db = min(MAX_GAIN_DB, gain_db + shortfall * 1.1)
+    return g, curve
+
+
+def apply_master_gain(
+    y: np.ndarray,
+    gain: float,
+    curve: np.ndarray | None,
+    *,
+    ceiling_dbtp: float = -1.0,
+    in_place: bool = False,
+) -> np.ndarray:
+    """Apply what :func:`master_gain` returned: ``y * gain * curve``, then the true-peak guarantee.
+
+    Parameters
+    ----------
+    y : np.ndarray
+        The float32 audio ``master_gain`` measured, ``(channels, samples)``.
+    gain, curve
+        :func:`master_gain`'s result.
+    ceiling_dbtp : float, optional
+        The ceiling given to :func:`master_gain`: if the result's measured true peak is still above it
+        (a moving gain can add a hair between samples), the whole result is scaled just below it.
+    in_place : bool, optional
+        Scale ``y`` itself (no copy: for long songs whose arrays are hundreds of MB).
+
+    Returns
+    -------
+    np.ndarray
+        float32 audio of the same shape.
+    """
+    out = y if in_place else np.array(y, dtype=np.float32)
+    if gain != 1.0:
+        out *= np.float32(gain)
+    if curve is not None:
+        out *= curve[None, :]
+    return _safety(out, 10.0 ** (float(ceiling_dbtp) / 20.0))
 
 
 def master(y: np.ndarray, *, sr: int, target_lufs: float = -14.0, ceiling_dbtp: float = -1.0) -> np.ndarray:
@@ -394,30 +545,5 @@ def master(y: np.ndarray, *, sr: int, target_lufs: float = -14.0, ceiling_dbtp: 
     >>> abs(integrated_lufs(out, sr=44100) + 14.0) < 1.0
     True
     """
-    y = _validate(y, sr=sr)
-    if not -40.0 <= float(target_lufs) <= -5.0:
-        raise InputError(f"target_lufs must be between -40 and -5 LUFS, got {target_lufs}")
-    if not -20.0 <= float(ceiling_dbtp) <= 0.0:
-        raise InputError(f"ceiling_dbtp must be between -20 and 0 dBTP, got {ceiling_dbtp}")
-    x = np.asarray(y, dtype=np.float32)
-    lufs = integrated_lufs(x, sr=sr)
-    if not math.isfinite(lufs):
-        return x.copy()  # silence (or empty) stays as it is
-    gain_db = min(MAX_GAIN_DB, float(target_lufs) - lufs)
-    ceiling = 10.0 ** (float(ceiling_dbtp) / 20.0)
-    threshold = ceiling * 10 ** (-0.3 / 20)
-    # the true-peak envelope scales with the gain: measure it once, reuse it for every gain tried
-    env = _tp_envelope(x)
-    out = x
-    for _ in range(3):
-        g = np.float32(10.0 ** (gain_db / 20.0))
-        if float(env.max()) * g <= threshold:
-            out = x * g
-        else:
-            curve = _gain_curve(env * g, sr=int(sr), threshold=threshold, lookahead_ms=5.0, release_ms=80.0)
-            out = x * (curve * g)[None, :]
-        shortfall = float(target_lufs) - integrated_lufs(out, sr=sr)
-        if shortfall < 0.5 or gain_db >= MAX_GAIN_DB:
-            break
-        gain_db = min(MAX_GAIN_DB, gain_db + shortfall * 1.1)
-    return _safety(out.astype(np.float32, copy=False), ceiling)
+    gain, curve = master_gain(y, sr=sr, target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp)
+    return apply_master_gain(y, gain, curve, ceiling_dbtp=ceiling_dbtp)

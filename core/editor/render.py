@@ -515,7 +515,7 @@ class Renderer:
         n_base = round(float(project.meta["duration_s"]) * sr)
         n_t = round(n_base / state.ratio)
         out: dict[str, np.ndarray] = {}
-        midi_jobs: dict[str, bytes] = {}
+        midi_jobs: dict[str, tuple[bytes, int]] = {}
         level_ref: dict[str, np.ndarray | None] = {}
         audio_jobs: dict[str, np.ndarray] = {}
         keys: dict[str, str] = {}
@@ -537,7 +537,7 @@ class Renderer:
                         continue
                     audio_jobs[t.name] = base
                     continue
-                midi_jobs[t.name] = retime_midi(sources.midi(stem.midi), ratio=state.ratio, semitones=semis)
+                midi_jobs[t.name] = (bytes(sources.midi(stem.midi)), semis)
                 level_ref[t.name] = self._base_audio(project, stem.name, sources) if stem.audio else None
             elif t.source[0] == "split":
                 h, p = self._hpss(project, t.source[1], sources)
@@ -548,19 +548,18 @@ class Renderer:
                 audio_jobs[t.name] = base
             else:
                 raw = added_track_midi(t.source[1], seed=t.source[2], meta=project.meta)
-                midi_jobs[t.name] = retime_midi(raw, ratio=state.ratio, semitones=semis)
+                midi_jobs[t.name] = (raw, semis)
                 level_ref[t.name] = None
         if midi_jobs:
-            from core.music.render import render_stems
+            from core.music.render import StemRenderer
 
             self._count("midi", len(midi_jobs))
-            names = list(midi_jobs)
-            # batches of `workers` stems: all cores busy, but only a few 48 kHz renders in memory at once
-            for i in range(0, len(names), self.workers):
-                batch = {n: midi_jobs[n] for n in names[i : i + self.workers]}
-                rendered = render_stems(batch, sr=sr, seconds=n_t / sr, workers=self.workers)
-                for name in list(rendered):
-                    y = np.array(_fit(rendered.pop(name), n_t), dtype=np.float32, copy=False)
+            # every stem queued at once (each core busy until the last one is done); a stem is level-matched
+            # as soon as it is back, so only the renders in flight hold extra memory
+            with StemRenderer(sr=sr, seconds=n_t / sr, workers=self.workers) as renderer:
+                for name, (data, semis) in midi_jobs.items():
+                    renderer.submit_midi(name, data, ratio=state.ratio, semitones=semis)
+                for name, y in renderer.completed():
                     ref = level_ref.get(name)
                     t = next(t for t in tracks if t.name == name)
                     got = active_rms(y)

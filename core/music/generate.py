@@ -325,10 +325,10 @@ def _balance_and_master(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Balance stems by role, scale them all by one gain, and limit their sum.
 
-    The common gain is found like :func:`core.audio.loudness.master` finds its gain: start from the gain
-    that brings the balanced sum to -14 LUFS; if the -1 dBTP limiter then costs 0.3 LU or more, raise the
-    gain by the shortfall (at most twice more). The stems are scaled by that final gain, so
-    ``sum(stems)`` is exactly the signal that enters the limiter and ``mix = limit(sum(stems))``.
+    The common gain and the limiter's gain curve come from :func:`core.audio.loudness.master_gain`
+    (-14 LUFS, -1 dBTP, the gain raised when limiting costs loudness). The stems are scaled by that
+    gain, so ``sum(stems)`` is exactly the signal that enters the limiter and
+    ``mix = limit(sum(stems))``.
 
     The arrays of ``rendered`` (fresh render outputs owned by the caller) are scaled **in place** and
     returned as the stems: a 10-minute stem is 200 MB, so no copies are made.
@@ -337,7 +337,7 @@ def _balance_and_master(
     -------
     stems, mix
     """
-    from core.audio.loudness import MAX_GAIN_DB, integrated_lufs, limit
+    from core.audio.loudness import apply_master_gain, master_gain
 
     n = next(iter(rendered.values())).shape[1] if rendered else 0
     nf = min(n, int(FADE_S * sr))
@@ -348,76 +348,16 @@ def _balance_and_master(
         if nf > 0:
             y[:, n - nf :] *= fade
     premix = _sum(list(rendered.values()), n)
-    lufs = integrated_lufs(premix, sr=sr)
-    if not math.isfinite(lufs):  # silence stays silence
-        return rendered, premix
-    gain_db = min(MAX_GAIN_DB, TARGET_LUFS - lufs)
-    # Predict what the limiter will cost from the loudest 10 s (a sixth of the work of a full pass), so
-    # that one full limiter pass usually lands on the target; the full-length check below still decides.
-    gain_db = min(MAX_GAIN_DB, gain_db + _limiter_loss(premix, sr=sr, gain_db=gain_db, limit=limit))
-    for _ in range(3):
-        g = np.float32(10.0 ** (gain_db / 20.0))
-        mix = _limit_scaled(premix, g, sr=sr, limit=limit)
-        shortfall = TARGET_LUFS - integrated_lufs(mix, sr=sr)
-        if shortfall < 0.3 or gain_db >= MAX_GAIN_DB:
-            break
-        gain_db = min(MAX_GAIN_DB, gain_db + shortfall * 1.1)
+    gain, curve = master_gain(premix, sr=sr, target_lufs=TARGET_LUFS, ceiling_dbtp=CEILING_DBTP)
     del premix
+    g = np.float32(gain)
     for y in rendered.values():
         y *= g
+    # the sum of the scaled stems (not premix * gain) is what enters the limiter
+    mix = apply_master_gain(
+        _sum(list(rendered.values()), n), 1.0, curve, ceiling_dbtp=CEILING_DBTP, in_place=True
+    )
     return rendered, mix
-
-
-#: Songs longer than this are limited in chunks (same result to ~1e-6; a fraction of the memory).
-CHUNK_S = 60.0
-#: Audio before each chunk that the limiter sees so its release state is settled (80 ms release).
-CHUNK_LEAD_S = 1.0
-
-
-def _limit_scaled(premix: np.ndarray, g: np.float32, *, sr: int, limit) -> np.ndarray:
-    """``limit(premix * g)``, in 60 s chunks for long songs so memory stays bounded.
-
-    Each chunk is limited with 1 s of the preceding audio in front of it (the limiter's 80 ms release has
-    decayed by a factor of ~1e-6 after 1 s, and its 5 ms look-ahead is covered by a 50 ms tail), and only
-    the chunk itself is kept. Chunk edges sit on a 1024-sample grid so the limiter's gain blocks line up.
-    """
-    n = premix.shape[1]
-    # chunk edges on a 1024-sample grid, so the limiter's gain blocks fall where they fall for the whole
-    align = 1024
-    chunk = int(CHUNK_S * sr) // align * align
-    lead = -(-int(CHUNK_LEAD_S * sr) // align) * align
-    tail = -(-int(0.05 * sr) // align) * align
-    if n <= int(1.5 * chunk):
-        return limit(premix * g, sr=sr, ceiling_dbtp=CEILING_DBTP)
-    out = np.empty_like(premix, dtype=np.float32)
-    for a in range(0, n, chunk):
-        b = min(n, a + chunk)
-        lo, hi = max(0, a - lead), min(n, b + tail)
-        part = limit(premix[:, lo:hi] * g, sr=sr, ceiling_dbtp=CEILING_DBTP)
-        out[:, a:b] = part[:, a - lo : a - lo + (b - a)]
-    return out
-
-
-def _limiter_loss(premix: np.ndarray, *, sr: int, gain_db: float, limit, window_s: float = 10.0) -> float:
-    """Loudness (LU) the limiter takes from the loudest ``window_s`` of ``premix`` at ``gain_db``."""
-    from core.audio.loudness import integrated_lufs
-
-    n = premix.shape[1]
-    w = int(window_s * sr)
-    if n <= w:
-        return 0.0
-    block = sr // 2
-    nb = n // block
-    e = np.einsum("cnb,cnb->n", *(premix[:, : nb * block].reshape(2, nb, block),) * 2, dtype=np.float64)
-    k = w // block
-    run = np.convolve(e, np.ones(k), mode="valid")
-    start = int(np.argmax(run)) * block
-    ex = premix[:, start : start + w] * np.float32(10.0 ** (gain_db / 20.0))
-    before = integrated_lufs(ex, sr=sr)
-    after = integrated_lufs(limit(ex, sr=sr, ceiling_dbtp=CEILING_DBTP), sr=sr)
-    if not (math.isfinite(before) and math.isfinite(after)):
-        return 0.0
-    return float(min(6.0, max(0.0, before - after)))
 
 
 def _active_rms(y: np.ndarray, *, block: int = 4410) -> float:

@@ -95,44 +95,85 @@ def varispeed_midi(midi: bytes, *, sr: int) -> bytes | None:
     Returns None when the trick does not apply (the file bends pitch itself or sets a bend range, or the
     needed shift is 2 semitones or more).
     """
+    bend = _bend_for(int(sr))
+    if bend is None:
+        return None
+    return rewrite_midi(midi, time_scale=float(sr) / RENDER_RATE, bend=bend)
+
+
+def rewrite_midi(
+    midi: bytes, *, time_scale: float = 1.0, transpose: int = 0, bend: int | None = None
+) -> bytes | None:
+    """One pass over a MIDI file: scale its tempo, transpose pitched notes, optionally add a pitch bend.
+
+    Parameters
+    ----------
+    midi : bytes
+        A Standard MIDI File (type 0 or 1).
+    time_scale : float
+        Every duration is multiplied by this (each ``set_tempo`` is scaled; ticks are kept, so the notes
+        and controllers keep their musical positions exactly). ``0.5`` plays twice as fast.
+    transpose : int
+        Semitones added to every note outside the drum channel (10), clamped to 0-127.
+    bend : int, optional
+        A pitch-bend value set at time 0 on every channel used (the varispeed trick).
+
+    Returns
+    -------
+    bytes or None
+        The rewritten file; None when ``bend`` is asked for but the file bends pitch itself or sets a
+        bend range (RPN), or is a type 2 file.
+
+    Raises
+    ------
+    InputError
+        For corrupt MIDI data.
+    """
     import mido
 
-    if _bend_for(int(sr)) is None:
-        return None
     try:
         mf = mido.MidiFile(file=io.BytesIO(midi))
     except Exception as exc:  # mido raises many types for corrupt files
         raise InputError(f"Corrupt MIDI data: {exc}") from exc
     if mf.type == 2:
-        return None
-    factor = float(sr) / RENDER_RATE
+        return None if bend is not None else bytes(midi)
     channels: set[int] = set()
     has_tempo = False
     for track in mf.tracks:
         for msg in track:
-            if msg.type == "pitchwheel" or (msg.type == "control_change" and msg.control in (100, 101)):
+            if bend is not None and (
+                msg.type == "pitchwheel" or (msg.type == "control_change" and msg.control in (100, 101))
+            ):
                 return None
             if msg.type == "set_tempo":
                 has_tempo = True
             elif hasattr(msg, "channel"):
                 channels.add(msg.channel)
-    bend = _bend_for(int(sr))
+    semis = int(transpose)
     for ti, track in enumerate(mf.tracks):
         new = mido.MidiTrack()
-        if ti == 0 and not has_tempo:
-            new.append(mido.MetaMessage("set_tempo", tempo=round(500000 * factor), time=0))
-        if ti == 0:
+        if ti == 0 and not has_tempo and time_scale != 1.0:
+            new.append(mido.MetaMessage("set_tempo", tempo=round(500000 * time_scale), time=0))
+        if ti == 0 and bend is not None:
             new.extend(mido.Message("pitchwheel", channel=c, pitch=bend, time=0) for c in sorted(channels))
         for msg in track:
-            new.append(msg.copy(tempo=max(1, round(msg.tempo * factor))) if msg.type == "set_tempo" else msg)
+            if msg.type == "set_tempo" and time_scale != 1.0:
+                msg = msg.copy(tempo=min(16777215, max(1, round(msg.tempo * time_scale))))
+            elif semis and msg.type in ("note_on", "note_off") and msg.channel != 9:
+                msg = msg.copy(note=min(127, max(0, msg.note + semis)))
+            new.append(msg)
         mf.tracks[ti] = new
     buf = io.BytesIO()
     mf.save(file=buf)
     return buf.getvalue()
 
 
-def _wav_to_float(wav: bytes) -> np.ndarray:
-    """Decode midirenderer's 16-bit PCM WAV to float32 ``(channels, n)`` (fast path, soundfile fallback)."""
+def _wav_to_float(wav: bytes, n: int | None = None) -> np.ndarray:
+    """Decode midirenderer's 16-bit PCM WAV to float32 ``(2, n)`` (fast path, soundfile fallback).
+
+    With ``n`` the result has exactly ``n`` samples (zero-padded or cut) and is written straight into
+    its final array; mono is duplicated to stereo.
+    """
     if wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and wav[12:16] == b"fmt ":
         fmt_len = int.from_bytes(wav[16:20], "little")
         tag, channels, rate = (int.from_bytes(wav[20:22], "little"), int.from_bytes(wav[22:24], "little"),
@@ -148,13 +189,18 @@ def _wav_to_float(wav: bytes) -> np.ndarray:
         ):
             size = int.from_bytes(wav[pos + 4 : pos + 8], "little")
             pcm = np.frombuffer(wav, dtype="<i2", count=min(size, len(wav) - pos - 8) // 2, offset=pos + 8)
-            pcm = pcm[: pcm.size - pcm.size % channels]
-            return (pcm.reshape(-1, channels).T * np.float32(1.0 / 32768.0)).astype(np.float32, copy=False)
+            frames = pcm[: pcm.size - pcm.size % channels].reshape(-1, channels).T
+            m = frames.shape[1] if n is None else min(n, frames.shape[1])
+            out = np.zeros((2, frames.shape[1] if n is None else n), np.float32)
+            np.multiply(frames[:, :m], np.float32(1.0 / 32768.0), out=out[:channels, :m])
+            if channels == 1:
+                out[1, :m] = out[0, :m]
+            return out
     import soundfile as sf
 
     y, rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
     out = np.ascontiguousarray(y.T)
-    return out if rate == RENDER_RATE else _resample(out, src=rate, dst=RENDER_RATE)
+    return _fit(out if rate == RENDER_RATE else _resample(out, src=rate, dst=RENDER_RATE), n)
 
 
 def _resample(y: np.ndarray, *, src: int, dst: int) -> np.ndarray:
@@ -368,8 +414,10 @@ class StemRenderer:
 
     def _one(self, data: bytes, resample: bool) -> np.ndarray:
         render = _render_subprocess if self.workers > 1 else _render_inprocess
-        y = _wav_to_float(render(data, self.sf_path))
-        return _resample(y, src=RENDER_RATE, dst=self.sr) if resample else y
+        n = round(float(self.seconds) * self.sr) if self.seconds is not None else None
+        if resample:
+            return _fit(_resample(_wav_to_float(render(data, self.sf_path)), src=RENDER_RATE, dst=self.sr), n)
+        return _wav_to_float(render(data, self.sf_path), n)  # written straight at its final length
 
     def _submit(self, name: str, data: bytes, resample: bool) -> None:
         if name in self._jobs:
@@ -379,11 +427,28 @@ class StemRenderer:
         else:
             self._jobs[name] = self._pool.submit(self._one, data, resample)
 
-    def submit_midi(self, name: str, midi: bytes) -> None:
-        """Start rendering one stem given as Standard MIDI File bytes."""
+    def submit_midi(self, name: str, midi: bytes, *, ratio: float = 1.0, semitones: int = 0) -> None:
+        """Start rendering one stem given as Standard MIDI File bytes.
+
+        ``ratio`` plays it that many times faster (tempo events scaled: every note keeps its musical
+        position exactly) and ``semitones`` transposes its pitched notes (drums stay), in the same single
+        pass over the file as the varispeed rewrite.
+        """
         _check_midi(midi, name)
-        fast = varispeed_midi(bytes(midi), sr=self.sr)
-        self._submit(name, fast if fast is not None else bytes(midi), fast is None)
+        if not 0.1 <= float(ratio) <= 10.0:
+            raise InputError(f"Tempo ratio {ratio} is out of range: use 0.1-10.")
+        scale = 1.0 / float(ratio)
+        fast = None
+        if self._bend is not None:
+            fast = rewrite_midi(
+                bytes(midi), time_scale=scale * self.sr / RENDER_RATE, transpose=semitones, bend=self._bend
+            )
+        if fast is not None:
+            self._submit(name, fast, False)
+        elif scale != 1.0 or semitones:
+            self._submit(name, rewrite_midi(bytes(midi), time_scale=scale, transpose=semitones), True)
+        else:
+            self._submit(name, bytes(midi), True)
 
     def submit_part(
         self, name: str, part: Part, *, bpm: float, key: Key | None = None, end_beat: float | None = None
@@ -401,6 +466,23 @@ class StemRenderer:
                 pitch_bend=self._bend,
             )
             self._submit(name, data, False)
+
+    def completed(self):
+        """Yield ``(name, audio)`` as each stem finishes (submission order with ``workers=1``).
+
+        Needs ``seconds`` (so every stem's length is known before the others finish); each array is
+        float32 ``(2, round(seconds * sr))`` and owned by the caller.
+        """
+        if self.seconds is None:
+            raise InputError("StemRenderer.completed() needs the stems' length: pass seconds=.")
+        from concurrent.futures import as_completed
+
+        names = {job: name for name, job in self._jobs.items() if not isinstance(job, tuple)}
+        for name, job in self._jobs.items():
+            if isinstance(job, tuple):
+                yield name, self._one(*job)
+        for future in as_completed(names):
+            yield names[future], future.result()
 
     def collect(self) -> dict[str, np.ndarray]:
         """Wait for every submitted stem; return them aligned to one length, in submission order."""
