@@ -157,15 +157,16 @@ def test_master_gain_without_limiting_is_exact_and_leaves_no_curve():
     assert integrated_lufs(y * np.float32(gain), sr=SR) == pytest.approx(-14.0, abs=1e-3)
 
 
-def test_local_max_matches_a_sliding_maximum():
+def test_candidates_are_the_samples_whose_neighbourhood_is_loud():
     from scipy.ndimage import maximum_filter1d
 
-    from core.audio.loudness import _local_max
+    from core.audio.loudness import _candidates
 
     rng = np.random.default_rng(2)
     for n in (1, 6, 12, 13, 14, 999):
-        a = rng.random(n).astype(np.float32)
-        np.testing.assert_array_equal(_local_max(a), maximum_filter1d(np.pad(a, 6), 13)[6 : 6 + n])
+        a = rng.random(n).astype(np.float32) ** 8
+        want = np.flatnonzero(maximum_filter1d(np.pad(a, 6), 13)[6 : 6 + n] > 0.5)
+        np.testing.assert_array_equal(_candidates(a, 0.5), want)
 
 
 def test_limiter_respects_ceiling_and_leaves_quiet_parts_alone():

@@ -173,3 +173,23 @@ def test_rewrite_midi_refuses_a_bend_on_files_that_bend_themselves():
     assert (note.pitch, note.start, note.end) == (58, 0.0, pytest.approx(0.5, abs=1e-3))
     with pytest.raises(InputError, match="Corrupt MIDI"):
         rewrite_midi(b"MThd\x00garbage")
+
+
+def test_long_silences_are_skipped_and_the_passages_put_back_in_place():
+    from core.music.render import StemRenderer, skip_silences
+
+    # a lead that plays at 8 s and at 20 s of a 30 s song (120 bpm: 2 beats a second)
+    part = Part("lead", program=80, notes=[Note(16 + i, 16.5 + i, 69, 100) for i in range(4)])
+    part.notes += [Note(40 + i, 40.5 + i, 72, 100) for i in range(4)]
+    packed, end_beat, layout = skip_silences(part, bpm=120.0)
+    assert [(a, b) for a, b, _ in layout] == [(16, 0.0), (40, 9.5)]  # 3.5 beats of notes + 6 of tail
+    assert min(n.start for n in packed.notes) == 0.0 and end_beat == pytest.approx(19.0)
+    assert skip_silences(Part("keys", notes=[Note(0, 40, 60, 90)]), bpm=120.0) is None  # nothing to cut
+    with StemRenderer(sr=SR, seconds=30.0, workers=1) as r:
+        r.submit_part("lead", part, bpm=120.0, end_beat=60)
+        y = r.collect()["lead"]
+    assert y.shape == (2, 30 * SR)
+    # each passage starts where its first note is (the notes inside a passage overlap their releases)
+    assert np.allclose(_onsets(y, SR), [8.0, 20.0], atol=0.006)
+    assert _f0(y, SR, 20.05, 20.4) == pytest.approx(523.25, rel=0.01)
+    assert np.abs(y[:, : 8 * SR - 100]).max() == 0.0  # the skipped intro is silent

@@ -130,6 +130,46 @@ def integrated_lufs(y: np.ndarray, *, sr: int) -> float:
     return _gated_lufs(_block_powers(_k_power(y, int(sr)), int(sr)))
 
 
+def active_rms(y: np.ndarray, *, block: int = 4410) -> float:
+    """RMS over the 100 ms blocks in which ``y`` is audible (within 40 dB of its loudest block).
+
+    Sparse parts (a lead that plays half the song) are measured while they play, so stems compare
+    fairly when they are balanced against each other.
+
+    Parameters
+    ----------
+    y : np.ndarray
+        float audio ``(channels, samples)``.
+    block : int, optional
+        Block length in samples (4410: 100 ms at 44.1 kHz).
+
+    Returns
+    -------
+    float
+        The RMS (linear), 0.0 for silence.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.zeros((2, 44100), np.float32)
+    >>> y[:, :22050] = 0.5  # half a second at 0.5, then silence
+    >>> round(active_rms(y), 3)
+    0.5
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim == 1:
+        y = y[None, :]
+    n = y.shape[1] // block
+    if n == 0:
+        return float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
+    frames = y[:, : n * block].reshape(y.shape[0], n, block)
+    e = np.einsum("cnb,cnb->n", frames, frames, dtype=np.float64) / (y.shape[0] * block)
+    peak = float(e.max())
+    if peak <= 0:
+        return 0.0
+    return float(np.sqrt(e[e > peak * 1e-4].mean()))
+
+
 # --------------------------------------------------------------------------------------------------
 # true peak
 
@@ -193,14 +233,21 @@ def _interpolated_peaks(padded: np.ndarray, rows: np.ndarray | None, out: np.nda
             np.maximum(out[a:b], vals, out=out[a:b])
 
 
-def _local_max(a: np.ndarray) -> np.ndarray:
-    """``out[n] = max(a[n-6 : n+7])`` (zero outside), by doubling windows: 4 passes, ~10x faster than
-    :func:`scipy.ndimage.maximum_filter1d`."""
+def _candidates(absmax: np.ndarray, level: float) -> np.ndarray:
+    """Indices ``n`` with ``max(absmax[n-6 : n+7]) > level``: the loud samples, dilated by +-6.
+
+    Works on the (few) loud samples only -- no sliding maximum over the whole signal, whose fresh
+    full-length temporaries cost more (in page faults) than the arithmetic.
+    """
+    hits = np.flatnonzero(absmax > np.float32(level))
+    if hits.size == 0:
+        return hits
+    n = absmax.size
     half = _WINDOW // 2
-    m = np.concatenate([np.zeros(half, a.dtype), a, np.zeros(half, a.dtype)])
-    for width in (1, 2, 4):  # m[i] = max(a[i : i + 2 * width])
-        m = np.maximum(m[:-width], m[width:])
-    return np.maximum(m[: a.size], m[_WINDOW - 8 : _WINDOW - 8 + a.size])  # windows of 8 and 8 -> 13
+    mask = np.zeros(n + 2 * half, bool)
+    for k in range(_WINDOW):
+        mask[hits + k] = True  # mask index m is sample m - half
+    return np.flatnonzero(mask[half : half + n])
 
 
 def _tp_envelope(y: np.ndarray, floor: float | None = None) -> np.ndarray:
@@ -219,7 +266,7 @@ def _tp_envelope(y: np.ndarray, floor: float | None = None) -> np.ndarray:
     rows = None
     if floor is not None and n > 0:
         bound = float(np.abs(_polyphase()).sum(axis=1).max())
-        rows = np.flatnonzero(_local_max(absmax) > np.float32(floor / bound))
+        rows = _candidates(absmax, floor / bound)
         if rows.size == 0:
             return absmax
         if rows.size > 0.3 * n:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from core.audio.effects import apply_chain, time_stretch
+from core.audio.loudness import active_rms
 from core.editor.ops import Loop, Op, Trim
 from core.editor.project import MixState, Project, Sources, TrackState
 from core.errors import InputError
@@ -72,18 +73,6 @@ def _frozen(y: np.ndarray) -> np.ndarray:
     y = np.ascontiguousarray(y, dtype=np.float32)
     y.setflags(write=False)
     return y
-
-
-def active_rms(y: np.ndarray, *, block: int = 4410) -> float:
-    """RMS over the 100 ms blocks in which ``y`` is audible (so sparse parts compare fairly)."""
-    n = y.shape[1] // block
-    if n == 0:
-        return float(np.sqrt(np.mean(np.square(y, dtype=np.float64)))) if y.size else 0.0
-    e = np.square(y[:, : n * block].reshape(y.shape[0], n, block), dtype=np.float32).mean(axis=(0, 2))
-    peak = float(e.max())
-    if peak <= 0:
-        return 0.0
-    return float(np.sqrt(e[e > peak * 1e-4].mean()))
 
 
 def pan_gains(pan: float) -> tuple[float, float]:

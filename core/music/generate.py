@@ -327,7 +327,7 @@ def _balance_and_master(
 
     The common gain and the limiter's gain curve come from :func:`core.audio.loudness.master_gain`
     (-14 LUFS, -1 dBTP, the gain raised when limiting costs loudness). The stems are scaled by that
-    gain, so ``sum(stems)`` is exactly the signal that enters the limiter and
+    gain, so ``sum(stems)`` is the signal that enters the limiter (to float rounding) and
     ``mix = limit(sum(stems))``.
 
     The arrays of ``rendered`` (fresh render outputs owned by the caller) are scaled **in place** and
@@ -337,40 +337,24 @@ def _balance_and_master(
     -------
     stems, mix
     """
-    from core.audio.loudness import apply_master_gain, master_gain
+    from core.audio.loudness import active_rms, apply_master_gain, master_gain
 
     n = next(iter(rendered.values())).shape[1] if rendered else 0
     nf = min(n, int(FADE_S * sr))
     fade = np.linspace(1.0, 0.0, nf, dtype=np.float32)
     for role, y in rendered.items():
-        level = _active_rms(y)
+        level = active_rms(y)
         y *= np.float32(10 ** (ROLE_LEVEL_DB.get(role, -24.0) / 20) / level if level > 1e-7 else 1.0)
         if nf > 0:
             y[:, n - nf :] *= fade
     premix = _sum(list(rendered.values()), n)
     gain, curve = master_gain(premix, sr=sr, target_lufs=TARGET_LUFS, ceiling_dbtp=CEILING_DBTP)
-    del premix
     g = np.float32(gain)
     for y in rendered.values():
         y *= g
-    # the sum of the scaled stems (not premix * gain) is what enters the limiter
-    mix = apply_master_gain(
-        _sum(list(rendered.values()), n), 1.0, curve, ceiling_dbtp=CEILING_DBTP, in_place=True
-    )
+    # premix * gain equals the sum of the scaled stems to float rounding (~1e-7)
+    mix = apply_master_gain(premix, gain, curve, ceiling_dbtp=CEILING_DBTP, in_place=True)
     return rendered, mix
-
-
-def _active_rms(y: np.ndarray, *, block: int = 4410) -> float:
-    """RMS over the 100 ms blocks in which a stem is audible (so sparse parts are balanced while playing)."""
-    n = y.shape[1] // block if y.ndim == 2 else 0
-    if n == 0:
-        return float(np.sqrt(np.mean(np.square(y)))) if y.size else 0.0
-    frames = y[:, : n * block].reshape(y.shape[0], n, block)
-    e = np.einsum("cnb,cnb->n", frames, frames, dtype=np.float64) / (y.shape[0] * block)
-    peak = float(e.max())
-    if peak <= 0:
-        return 0.0
-    return float(np.sqrt(e[e > peak * 1e-4].mean()))
 
 
 __all__ = ["ROLES", "Song", "generate_song", "validate_request"]
