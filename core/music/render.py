@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.audio.checks import check_sample_rate
 from core.config import SAMPLE_RATE, get_settings
 from core.errors import InputError, ModelError
 from core.music.midi import Part, encode_midi
@@ -283,8 +284,7 @@ def _bend_for(sr: int) -> int | None:
 
 
 def _check_args(sr: int, seconds: float | None) -> None:
-    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or not 8000 <= int(sr) <= 192000:
-        raise InputError(f"Sample rate {sr!r} Hz is out of range: use 8000-192000 Hz.")
+    check_sample_rate(sr, what="Sample rate")
     if seconds is not None and not 0 < float(seconds) <= 3600:
         raise InputError(f"Render length {seconds} s is out of range: use 0-3600 s.")
 
