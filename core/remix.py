@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.audio.checks import check_sample_rate, check_signal
 from core.config import SAMPLE_RATE
 from core.errors import InputError
 from core.progress import ProgressFn, report
@@ -78,6 +79,8 @@ DEFAULT_SECONDS = 30.0
 MAX_SECONDS = 120.0
 #: Shortest usable excerpt of either input, in seconds.
 MIN_SECONDS = 1.0
+#: Accepted input sample rates, in Hz (inputs are resampled to :data:`WORK_SR`).
+MIN_SR, MAX_SR = 1000, 384000
 #: Inputs quieter than this RMS (about -80 dBFS) are treated as silent.
 SILENCE_RMS = 1e-4
 #: Level both excerpts are brought to before analysis (style is timbre/texture, not loudness).
@@ -250,21 +253,6 @@ class RemixResult:
 
 # ----------------------------------------------------------------------------------------------
 # input preparation (pure numpy)
-
-
-def _as_channels(y: np.ndarray, *, name: str) -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[0] > 8:
-        raise InputError(
-            f"{name} audio must be shaped (channels, samples) with 1-8 channels; got {arr.shape}"
-        )
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise InputError(f"{name} audio must be floating point; got dtype {arr.dtype}")
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{name} audio contains NaN or infinite samples")
-    return arr
 
 
 def _resample(y: np.ndarray, *, sr_in: int, sr_out: int) -> np.ndarray:
@@ -587,11 +575,10 @@ def remix(
         Raised by ``progress``.
     """
     t0 = time.perf_counter()
-    if not isinstance(sr, int | np.integer) or not 1000 <= int(sr) <= 384000:
-        raise InputError(f"sample rate must be an integer from 1000 to 384000 Hz; got {sr!r}")
-    style_sr = int(sr if style_sr is None else style_sr)
-    if not 1000 <= style_sr <= 384000:
-        raise InputError(f"style sample rate must be from 1000 to 384000 Hz; got {style_sr}")
+    sr = check_sample_rate(sr, min_sr=MIN_SR, max_sr=MAX_SR)
+    if style_sr is None:
+        style_sr = sr
+    style_sr = check_sample_rate(style_sr, min_sr=MIN_SR, max_sr=MAX_SR, what="style sample rate")
     if not isinstance(strength, int | float) or not 0.0 <= float(strength) <= 1.0:
         raise InputError(f"strength must be between 0 and 1; got {strength!r}")
     strength = float(strength)
@@ -606,12 +593,12 @@ def remix(
     n_threads = resolve_threads(threads)
     notes: list[str] = []
 
-    content = _as_channels(content, name="content")
-    style = _as_channels(style, name="style")
+    content = check_signal(np.asarray(content), sr=sr, min_sr=MIN_SR, max_sr=MAX_SR, what="content audio")
+    style = check_signal(np.asarray(style), sr=style_sr, min_sr=MIN_SR, max_sr=MAX_SR, what="style audio")
     if style_sr != sr:
         notes.append(f"style resampled from {style_sr} Hz to {sr} Hz")
     want = DEFAULT_SECONDS if seconds is None else float(seconds)
-    c = _excerpt(content, sr=int(sr), offset_s=content_offset_s, seconds=want, name="content", notes=notes)
+    c = _excerpt(content, sr=sr, offset_s=content_offset_s, seconds=want, name="content", notes=notes)
     s = _excerpt(style, sr=style_sr, offset_s=style_offset_s, seconds=want, name="style", notes=notes)
     out_seconds = c.size / WORK_SR
     out_len = round(out_seconds * out_sr)

@@ -185,11 +185,28 @@ def test_chunks_cover_everything_with_overlaps():
         (melody(2.0), beat(2.0), {"style_offset_s": -1.0}, "style offset must be >= 0"),
         (melody(2.0)[:, :100].reshape(2, 10, 10), beat(2.0), {}, "shaped"),
         (np.full((2, 3 * SR), np.nan, np.float32), beat(2.0), {}, "NaN"),
+        (melody(2.0)[:1].repeat(9, axis=0), beat(2.0), {}, r"content audio .* 1-8 channels, got shape \(9, "),
+        (melody(2.0), beat(2.0).astype(np.int16), {}, "style audio must be floating point"),
+        (
+            melody(2.0),
+            beat(2.0),
+            {"style_sr": 999},
+            "style sample rate .* between 1000 and 384000 Hz, got 999",
+        ),
+        (melody(2.0), beat(2.0), {"style_sr": 48000.0}, "style sample rate .* got 48000.0"),
     ],
 )
 def test_bad_input_gives_a_clear_error(content, style, kwargs, match):
     with pytest.raises(InputError, match=match):
         remix(content, style, sr=SR, threads=1, **kwargs)
+
+
+@pytest.mark.parametrize("sr", [500, 400_000, 44100.0, True])
+def test_bad_sample_rate_names_the_value_and_range(sr):
+    with pytest.raises(
+        InputError, match=f"sample rate must be an integer between 1000 and 384000 Hz, got {sr!r}"
+    ):
+        remix(melody(2.0), beat(2.0), sr=sr, threads=1)
 
 
 def test_bad_config_is_rejected():
