@@ -167,3 +167,33 @@ def test_hpss_puts_clicks_in_percussive_and_tones_in_harmonic():
     assert band_db(p, 6000, 12000) - band_db(h, 6000, 12000) > 10
     with pytest.raises(InputError, match="kernel_size"):
         split_harmonic_percussive(tone, sr=SR, kernel_size=1)
+
+
+def test_hpss_takes_mono_1d_and_keeps_its_shape():
+    tone = sine(330.0, 1.0, amp=0.2)[0]
+    h, p = split_harmonic_percussive(tone, sr=SR)
+    assert h.shape == p.shape == tone.shape
+    assert h.dtype == p.dtype == np.float32
+    np.testing.assert_allclose(h + p, tone, atol=2e-3)
+    short = tone[:100]
+    h, p = split_harmonic_percussive(short, sr=SR)
+    assert h.shape == p.shape == short.shape
+    np.testing.assert_array_equal(h, short)
+    assert not p.any()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"y": np.zeros((3, 4096), np.float32)}, r"with 1-2 channels, got shape \(3, 4096\)"),
+        ({"y": np.zeros((2, 4096), np.int16)}, "must be floating point .* got dtype int16"),
+        ({"y": np.full((2, 4096), np.nan, np.float32)}, "NaN or infinite"),
+        ({"sr": 44100.0}, "between 8000 and 192000 Hz, got 44100.0"),
+        ({"sr": 4000}, "between 8000 and 192000 Hz, got 4000"),
+        ({"power": 9.0}, r"power = 9.0 is out of range: use 1..4"),
+    ],
+)
+def test_hpss_bad_input_names_the_value_and_range(kwargs, match):
+    args = {"y": np.zeros((2, 4096), np.float32), "sr": SR, **kwargs}
+    with pytest.raises(InputError, match=match):
+        split_harmonic_percussive(args.pop("y"), **args)

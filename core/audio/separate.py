@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.audio.checks import check_signal
 from core.errors import InputError
 
 N_FFT = 2048
@@ -32,9 +33,9 @@ def split_harmonic_percussive(
     Parameters
     ----------
     y : np.ndarray
-        float32 ``(channels, samples)``; not modified.
+        float32 ``(channels, samples)`` with 1-2 channels (1-D: mono); not modified.
     sr : int
-        Sample rate (8000-192000).
+        Sample rate, an integer in 8000-192000 Hz.
     kernel_size : int
         Median filter length in frames (time) and bins (frequency), 5-101.
     power : float
@@ -44,21 +45,21 @@ def split_harmonic_percussive(
     -------
     harmonic, percussive : np.ndarray
         float32, shaped like ``y``; ``harmonic + percussive ~= y``.
+
+    Raises
+    ------
+    core.errors.InputError
+        Bad audio or rate (see :func:`core.audio.checks.check_signal`), ``kernel_size`` or ``power``
+        out of range (the message names the value and the range).
     """
-    if not isinstance(y, np.ndarray) or y.ndim != 2 or y.shape[0] not in (1, 2):
-        raise InputError(
-            f"audio must be a (channels, samples) array with 1-2 channels, got {getattr(y, 'shape', None)}."
-        )
-    if isinstance(sr, bool) or not 8000 <= int(sr) <= 192000:
-        raise InputError(f"sample rate {sr!r} is out of range: use 8000..192000 Hz.")
+    x = check_signal(y, sr=sr, max_channels=2).astype(np.float32, copy=False)
     if not 5 <= int(kernel_size) <= 101:
         raise InputError(f"kernel_size = {kernel_size!r} is out of range: use 5..101.")
     if not 1.0 <= float(power) <= 4.0:
         raise InputError(f"power = {power!r} is out of range: use 1..4.")
-    x = np.asarray(y, dtype=np.float32)
     n = x.shape[1]
     if n < N_FFT:
-        return x.copy(), np.zeros_like(x)
+        return x.reshape(y.shape).copy(), np.zeros(y.shape, np.float32)
     import librosa
 
     spec = librosa.stft(x, n_fft=N_FFT, hop_length=HOP)
@@ -67,4 +68,4 @@ def split_harmonic_percussive(
     )
     harm = librosa.istft(harm_spec, hop_length=HOP, n_fft=N_FFT, length=n).astype(np.float32)
     perc = librosa.istft(perc_spec, hop_length=HOP, n_fft=N_FFT, length=n).astype(np.float32)
-    return np.ascontiguousarray(harm), np.ascontiguousarray(perc)
+    return np.ascontiguousarray(harm).reshape(y.shape), np.ascontiguousarray(perc).reshape(y.shape)
