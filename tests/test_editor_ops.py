@@ -183,6 +183,10 @@ def test_json_round_trip_and_bad_files(project):
         Project.from_json("{nope")
     with pytest.raises(InputError, match=r"stems\[0\]\.kind"):
         Project.from_dict({**data, "stems": [{"name": "a", "kind": "video"}]})
+    for sr in (4000, 44100.0, True, "44100"):
+        with pytest.raises(InputError, match=f"sr must be an integer between 8000 and 192000 Hz, got {sr!r}"):
+            Project.from_dict({**data, "sr": sr})
+    assert Project.from_dict({**data, "sr": 48000}).sr == 48000
 
 
 def test_save_load_versions_and_ownership(db, project):

@@ -43,6 +43,7 @@ from typing import Protocol
 
 import numpy as np
 
+from core.audio.checks import check_sample_rate
 from core.config import SAMPLE_RATE
 from core.editor.ops import (
     FORMAT_VERSION,
@@ -640,9 +641,7 @@ class Project:
             position = len(history)
         if isinstance(position, bool) or not isinstance(position, int):
             raise InputError(f"position = {position!r} must be an integer.")
-        sr = d.get("sr", SAMPLE_RATE)
-        if isinstance(sr, bool) or not isinstance(sr, int) or not 8000 <= sr <= 192000:
-            raise InputError(f"sr = {sr!r} is out of range: use 8000..192000 Hz.")
+        sr = check_sample_rate(d.get("sr", SAMPLE_RATE), what="sr")
         title = str(d.get("title") or "Untitled")[:120]
         project = Project(
             title=title, stems=stems, meta=dict(meta), history=tuple(history), position=position, sr=sr
