@@ -193,3 +193,27 @@ def test_long_silences_are_skipped_and_the_passages_put_back_in_place():
     assert np.allclose(_onsets(y, SR), [8.0, 20.0], atol=0.006)
     assert _f0(y, SR, 20.05, 20.4) == pytest.approx(523.25, rel=0.01)
     assert np.abs(y[:, : 8 * SR - 100]).max() == 0.0  # the skipped intro is silent
+
+
+def test_midi_files_skip_long_silences_too_but_only_with_one_tempo():
+    import io
+
+    import mido
+
+    from core.music.midi import midi_to_bytes, parts_to_midi
+    from core.music.render import StemRenderer, _pack_silences
+
+    part = Part("lead", program=80, notes=[Note(16 + i, 16.5 + i, 69, 100) for i in range(4)])
+    part.notes += [Note(40 + i, 40.5 + i, 72, 100) for i in range(4)]
+    midi = midi_to_bytes(parts_to_midi([part], bpm=120.0, end_beat=60))
+    with StemRenderer(sr=SR, seconds=20.0, workers=1) as r:
+        r.submit_midi("lead", midi, ratio=1.5, semitones=-12)  # 180 bpm: passages at 5.33 s and 13.33 s
+        y = r.collect()["lead"]
+    assert y.shape == (2, 20 * SR)
+    assert np.allclose(_onsets(y, SR), [16 / 3, 40 / 3], atol=0.006)
+    assert _f0(y, SR, 40 / 3 + 0.05, 40 / 3 + 0.3) == pytest.approx(261.63, rel=0.01)
+    assert np.abs(y[:, : 5 * SR]).max() == 0.0
+    # a tempo change after the start: ticks are not proportional to seconds, nothing is cut
+    mf = mido.MidiFile(file=io.BytesIO(midi))
+    mf.tracks[0].insert(1, mido.MetaMessage("set_tempo", tempo=400000, time=960))
+    assert _pack_silences(mf) is None

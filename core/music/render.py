@@ -32,6 +32,7 @@ Examples
 
 from __future__ import annotations
 
+import bisect
 import io
 import os
 import subprocess
@@ -131,6 +132,13 @@ def rewrite_midi(
     InputError
         For corrupt MIDI data.
     """
+    return _rewrite(midi, time_scale=time_scale, transpose=transpose, bend=bend)[0]
+
+
+def _rewrite(
+    midi: bytes, *, time_scale: float = 1.0, transpose: int = 0, bend: int | None = None, pack: bool = False
+) -> tuple[bytes | None, list | None]:
+    """:func:`rewrite_midi`, and with ``pack`` also :func:`_pack_silences` (its layout is returned)."""
     import mido
 
     try:
@@ -138,7 +146,7 @@ def rewrite_midi(
     except Exception as exc:  # mido raises many types for corrupt files
         raise InputError(f"Corrupt MIDI data: {exc}") from exc
     if mf.type == 2:
-        return None if bend is not None else bytes(midi)
+        return (None if bend is not None else bytes(midi)), None
     channels: set[int] = set()
     has_tempo = False
     for track in mf.tracks:
@@ -146,11 +154,12 @@ def rewrite_midi(
             if bend is not None and (
                 msg.type == "pitchwheel" or (msg.type == "control_change" and msg.control in (100, 101))
             ):
-                return None
+                return None, None
             if msg.type == "set_tempo":
                 has_tempo = True
             elif hasattr(msg, "channel"):
                 channels.add(msg.channel)
+    layout = _pack_silences(mf) if pack else None
     semis = int(transpose)
     for ti, track in enumerate(mf.tracks):
         new = mido.MidiTrack()
@@ -167,7 +176,66 @@ def rewrite_midi(
         mf.tracks[ti] = new
     buf = io.BytesIO()
     mf.save(file=buf)
-    return buf.getvalue()
+    return buf.getvalue(), layout
+
+
+def _pack_silences(mf) -> list[tuple[float, float, float]] | None:
+    """:func:`skip_silences` for a parsed MIDI file (``mido.MidiFile``, changed in place).
+
+    Only for files with one tempo (set at the start), where ticks and seconds are proportional; every
+    event keeps its order, events inside a cut silence move to where the cut closes. Returns the layout
+    in seconds (None: nothing cut, the file is unchanged).
+    """
+    tempo, notes = 500000, []
+    for track in mf.tracks:
+        tick, held = 0, {}
+        for msg in track:
+            tick += msg.time
+            if msg.type == "set_tempo":
+                if tick > 0:
+                    return None
+                tempo = msg.tempo
+            elif msg.type == "note_on" and msg.velocity > 0:
+                held.setdefault((msg.channel, msg.note), []).append(tick)
+            elif msg.type in ("note_on", "note_off"):
+                starts = held.get((msg.channel, msg.note))
+                if starts:
+                    notes.append((starts.pop(0), tick))
+        if any(held.values()):
+            return None  # a note never ends: leave the file alone
+    if not notes:
+        return None
+    spt = tempo / 1e6 / mf.ticks_per_beat  # seconds per tick
+    gap, tail = MIN_SILENCE_S / spt, TAIL_S / spt
+    passages: list[list[float]] = []
+    for start, end in sorted(notes):
+        if passages and start - passages[-1][1] < gap:
+            passages[-1][1] = max(passages[-1][1], end)
+        else:
+            passages.append([start, end])
+    if len(passages) == 1 and passages[0][0] < gap:
+        return None
+    keep = [(int(a), int(b + tail)) for a, b in passages]  # tick spans kept, in order
+    packed_at, cursor = [], 0
+    for a, b in keep:
+        packed_at.append(cursor)
+        cursor += b - a
+
+    def moved(t: int) -> int:
+        k = bisect.bisect_right([a for a, _ in keep], t) - 1
+        if k < 0:
+            return 0
+        a, b = keep[k]
+        return packed_at[k] + min(t - a, b - a)
+
+    for track in mf.tracks:
+        tick, last = 0, 0
+        for i, msg in enumerate(track):
+            tick += msg.time
+            new = moved(tick)
+            track[i] = msg.copy(time=new - last)
+            last = new
+    return [(a * spt, p * spt, (b - a) * spt) for (a, b), p in zip(keep, packed_at, strict=True)]
 
 
 def _wav_to_float(wav: bytes, n: int | None = None) -> np.ndarray:
@@ -480,7 +548,8 @@ class StemRenderer:
         render = _render_subprocess if self.workers > 1 else _render_inprocess
         n = round(float(self.seconds) * self.sr) if self.seconds is not None else None
         if resample:
-            y = _fit(_resample(_wav_to_float(render(data, self.sf_path)), src=RENDER_RATE, dst=self.sr), n)
+            y = _resample(_wav_to_float(render(data, self.sf_path)), src=RENDER_RATE, dst=self.sr)
+            y = y if layout else _fit(y, n)
         else:
             y = _wav_to_float(render(data, self.sf_path), None if layout else n)  # at its final length
         return y if layout is None else _unpack(y, layout, n)
@@ -498,23 +567,32 @@ class StemRenderer:
 
         ``ratio`` plays it that many times faster (tempo events scaled: every note keeps its musical
         position exactly) and ``semitones`` transposes its pitched notes (drums stay), in the same single
-        pass over the file as the varispeed rewrite.
+        pass over the file as the varispeed rewrite. With a known length (``seconds``), long silences of
+        single-tempo files are skipped as in :meth:`submit_part`.
         """
         _check_midi(midi, name)
         if not 0.1 <= float(ratio) <= 10.0:
             raise InputError(f"Tempo ratio {ratio} is out of range: use 0.1-10.")
         scale = 1.0 / float(ratio)
-        fast = None
+        pack = self.seconds is not None
+        data, layout, resample = None, None, False
         if self._bend is not None:
-            fast = rewrite_midi(
-                bytes(midi), time_scale=scale * self.sr / RENDER_RATE, transpose=semitones, bend=self._bend
+            data, layout = _rewrite(
+                bytes(midi),
+                time_scale=scale * self.sr / RENDER_RATE,
+                transpose=semitones,
+                bend=self._bend,
+                pack=pack,
             )
-        if fast is not None:
-            self._submit(name, fast, False)
-        elif scale != 1.0 or semitones:
-            self._submit(name, rewrite_midi(bytes(midi), time_scale=scale, transpose=semitones), True)
-        else:
-            self._submit(name, bytes(midi), True)
+        if data is None:
+            resample = True
+            data, layout = _rewrite(bytes(midi), time_scale=scale, transpose=semitones, pack=pack)
+        spec = (
+            None
+            if layout is None
+            else ([(a * scale, p * scale, n * scale) for a, p, n in layout], 1.0, self.sr)
+        )
+        self._submit(name, data, resample, spec)
 
     def submit_part(
         self, name: str, part: Part, *, bpm: float, key: Key | None = None, end_beat: float | None = None
