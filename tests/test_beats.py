@@ -94,6 +94,31 @@ def samplers():
     return load_beat_samplers()
 
 
+def test_beat_samplers_load_two_checkpoints_and_the_arranger_shares_them(samplers, monkeypatch):
+    from core import loaders
+    from core.music.arrange import load_samplers
+
+    calls = []
+    for name in ("drums", "bass", "harmony", "melody"):
+        real = getattr(loaders, f"load_{name}")
+        monkeypatch.setattr(
+            loaders, f"load_{name}", lambda real=real, name=name: calls.append(name) or real()
+        )
+    from core.beats import load_beat_samplers
+
+    small = load_beat_samplers()
+    assert sorted(calls) == ["bass", "drums"]
+    calls.clear()
+    full = load_samplers()
+    assert sorted(calls) == ["bass", "drums", "harmony", "melody"]
+    assert full.drum_styles == small.drum_styles == samplers.drum_styles and "rock" in small.drum_styles
+    assert full.drum_pitches == small.drum_pitches and len(small.drum_pitches) == 9
+    a = full.drums(bars=2, style=small.drum_styles[0], seed=4)
+    b = small.drums(bars=2, style=small.drum_styles[0], seed=4)
+    np.testing.assert_array_equal(np.asarray(a.hits), np.asarray(b.hits))
+    assert np.asarray(a.hits).shape[1] == 9 and np.asarray(a.hits).any()
+
+
 @pytest.fixture(scope="module")
 def song():
     return make_song()

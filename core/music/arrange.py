@@ -101,24 +101,28 @@ class Samplers:
 def load_samplers() -> Samplers:
     """Load the four trained models from their checkpoints (``core.loaders``) and bind their samplers.
 
+    The drum and bass part is :func:`core.beats.load_beat_samplers` (the same two checkpoints, bound the
+    same way); harmony and melody are added here.
+
     Raises
     ------
     core.errors.ModelError
         If a checkpoint is missing or corrupt.
     """
     from core import loaders
-    from models import bass, drums, harmony, melody
+    from core.beats import load_beat_samplers
+    from models import harmony, melody
 
+    rhythm = load_beat_samplers()
     h_model = loaders.load_harmony()
-    d_model = loaders.load_drums()
     return Samplers(
-        drums=partial(drums.sample, d_model),
-        bass=partial(bass.sample, loaders.load_bass()),
+        drums=rhythm.drums,
+        bass=rhythm.bass,
         harmony=partial(harmony.sample, h_model),
         melody=partial(melody.sample, loaders.load_melody()),
-        drum_styles=tuple(getattr(d_model, "meta", {}).get("styles", drums.STYLES)),
+        drum_styles=rhythm.drum_styles,
         moods=tuple(getattr(h_model, "meta", {}).get("moods", getattr(harmony, "MOODS", ()))),
-        drum_pitches=tuple(drums.DRUM_CLASS_PITCHES),
+        drum_pitches=rhythm.drum_pitches,
     )
 
 
