@@ -18,13 +18,15 @@ first call of a fresh install (about 30 s once; later calls take ~1 s for a 3-mi
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from core.audio.checks import check_signal
-from core.errors import InputError
+from core.errors import InputError, ModelError
 from core.progress import ProgressFn, report
 
 #: Rate the analysis runs at.
@@ -222,33 +224,270 @@ def _autocorrelation(env: np.ndarray) -> np.ndarray:
     return np.convolve(ac / ac[0], np.ones(3), mode="same")
 
 
-def _global_tempo(env: np.ndarray) -> float:
-    """Tempo (BPM) maximising a metrical comb over the onset autocorrelation times a tempo prior.
+def _tempo_salience(env: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Metrical comb over the onset autocorrelation on a 40-240 BPM grid.
 
-    The salience of a tempo adds the autocorrelation at the beat lag, at 2 and 4 beats (half bar, bar) and
-    at half a beat, so levels that fit a metrical hierarchy win; a log-normal prior around 95 BPM
-    (1.2 octaves wide) settles octave ambiguity. A sparse envelope (isolated clicks, a metronome) has no
-    hierarchy: there the tempo is the click rate, preferring the octave nearer 120 BPM.
+    Returns ``(bpm, salience, ac)``: the salience of a tempo adds the autocorrelation at the beat lag, at 2
+    and 4 beats (half bar, bar) and at half a beat, so levels that fit a metrical hierarchy win.
     """
     rate = ANALYSIS_SR / ONSET_HOP
+    ac = _autocorrelation(env)
+    bpm = np.arange(40.0, 240.0, 0.25)
+    lag = 60.0 / bpm * rate
+    lags = np.arange(ac.size)
+
+    def at(x):
+        return np.interp(x, lags, ac, right=0.0)
+
+    salience = at(lag) + 0.5 * at(2 * lag) + 0.25 * at(4 * lag) + 0.25 * at(lag / 2)
+    return bpm, salience, ac
+
+
+def _chord_change_rate(chroma: np.ndarray) -> float:
+    """Chord changes per second, from triads decoded frame by frame (no beat grid needed).
+
+    A sticky Viterbi over the 24 major/minor triads on the normalised chroma frames; it counts spurious
+    changes too (melody notes), but its rate relative to a candidate beat period still tells metrical
+    levels apart: pop harmony changes every 2-4 beats at the right level.
+    """
+    import librosa
+
+    if chroma.shape[1] < 2:
+        return 0.0
+    templates, _ = _chord_templates()
+    c = chroma / np.maximum(np.linalg.norm(chroma, axis=0, keepdims=True), 1e-9)
+    sim = templates @ c
+    prob = np.exp(20.0 * (sim - sim.max(axis=0, keepdims=True)))
+    prob /= prob.sum(axis=0, keepdims=True)
+    states = librosa.sequence.viterbi(prob, librosa.sequence.transition_loop(24, 0.95))
+    return float(np.count_nonzero(np.diff(states))) / (chroma.shape[1] * CHROMA_HOP / ANALYSIS_SR)
+
+
+def _onset_rate(env: np.ndarray) -> float:
+    """Onsets per second (librosa's peak picking on the onset envelope, as :func:`analyze` reports)."""
+    import librosa
+
+    on = librosa.onset.onset_detect(onset_envelope=env, sr=ANALYSIS_SR, hop_length=ONSET_HOP, units="frames")
+    return float(on.size) / (env.size * ONSET_HOP / ANALYSIS_SR)
+
+
+#: Names of the features the tempo-octave chooser scores each candidate tempo with (in order).
+OCTAVE_FEATURES: tuple[str, ...] = (
+    "log2_bpm",
+    "log2_bpm_sq",
+    "log_comb_salience",
+    "ac_beat",
+    "ac_half_beat",
+    "ac_two_beats",
+    "ac_bar",
+    "chord_changes_per_beat_sq",
+    "onsets_per_beat_sq",
+    "bass_ac_half_beat",
+    "bass_ac_beat",
+    "ternary",
+)
+#: Metrical levels tried around the comb's tempo (its half, two thirds, itself, 3/2 and double).
+OCTAVE_RATIOS: tuple[float, ...] = (0.5, 2 / 3, 1.0, 1.5, 2.0)
+
+
+def _octave_candidates(
+    env: np.ndarray,
+    chroma: np.ndarray | None,
+    bass: np.ndarray | None = None,
+    ratios: tuple[float, ...] = OCTAVE_RATIOS,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Candidate tempi (BPM) at the metrical levels around the comb's choice, their features and that choice.
+
+    The comb's choice is the salience maximum under a wide log-normal prior around 95 BPM (1.2 octaves);
+    each candidate (``ratios`` times it, within 40-240 BPM) is refined to the salience maximum within
+    +-4 %. Features are in the order of :data:`OCTAVE_FEATURES`: ``log2(bpm/80)`` and its square (a
+    learned tempo prior), the log of the comb salience relative to the candidates' largest, the onset
+    autocorrelation at 1/2, 1, 2 and 4 beats, the squared log2 of the chord changes per beat and of the
+    onsets per beat (their linear log2 would add nothing: within a song it is ``-log2_bpm`` plus a
+    constant, and constants cancel when candidates are compared; the square makes the song's own rates
+    interact with the candidate tempo), the autocorrelation of the bass-band onsets at half a beat and a
+    beat (low accompaniment notes move on the beat's subdivisions), and 1 for the ternary relations (2/3
+    and 3/2 of the comb's tempo: a shuffle or 12/8 feel grouped the wrong way), 0 for the octaves.
+    """
+    rate = ANALYSIS_SR / ONSET_HOP
+    bpm, salience, ac = _tempo_salience(env)
+    lags = np.arange(ac.size)
+    prior = np.exp(-0.5 * (np.log2(bpm / _PRIOR_BPM) / _PRIOR_OCTAVES) ** 2)
+    comb = float(bpm[np.argmax(np.maximum(salience, 0.0) * prior)])
+    chord_rate = _chord_change_rate(chroma) if chroma is not None else 0.0
+    onset_rate = _onset_rate(env)
+    bass_ac = _autocorrelation(bass) if bass is not None and bass.size > 2 else np.zeros(2)
+    bass_lags = np.arange(bass_ac.size)
+    cands, rows = [], []
+    for ratio in ratios:
+        b = comb * ratio
+        if not 40.0 <= b <= 240.0:
+            continue
+        near = np.abs(np.log(bpm / b)) <= 0.04
+        b = float(bpm[near][np.argmax(salience[near])])
+        lag = 60.0 / b * rate
+        ac_at = np.interp([lag / 2, lag, 2 * lag, 4 * lag], lags, ac, right=0.0)
+        x = math.log2(b / 80.0)
+        per_beat = 60.0 / b
+        cands.append(b)
+        rows.append(
+            [
+                x,
+                x * x,
+                float(np.interp(b, bpm, salience)),
+                ac_at[1],
+                ac_at[0],
+                ac_at[2],
+                ac_at[3],
+                math.log2(max(chord_rate * per_beat, 1.0 / 64)) ** 2,
+                math.log2(max(onset_rate * per_beat, 1.0 / 64)) ** 2,
+                float(np.interp(lag / 2, bass_lags, bass_ac, right=0.0)),
+                float(np.interp(lag, bass_lags, bass_ac, right=0.0)),
+                float(ratio in (2 / 3, 1.5)),
+            ]
+        )
+    feats = np.array(rows, dtype=np.float64)
+    # log of the salience relative to the best candidate: with the log2_bpm terms, the comb's own choice
+    # (salience times a log-normal prior) is one setting of the weights
+    feats[:, 2] = np.log(np.maximum(feats[:, 2] / max(float(feats[:, 2].max()), 1e-9), 1e-3))
+    return np.array(cands), feats, comb
+
+
+@dataclass(frozen=True, eq=False)
+class TempoChooser:
+    """A trained chooser of the metrical level (tempo octave): a linear score per candidate tempo.
+
+    The candidate with the largest ``weights @ ((features - mean) / scale)`` wins (a conditional logit:
+    the softmax of the scores over a song's candidates is the probability of each level). Trained by
+    ``python -m models.train_tempo`` on POP909's train split; see :func:`load_tempo_chooser`.
+
+    Attributes
+    ----------
+    features : tuple of str
+        Feature names, equal to :data:`OCTAVE_FEATURES`.
+    mean, scale, weights : np.ndarray
+        float64 ``(len(features),)`` standardisation and weights.
+    """
+
+    features: tuple[str, ...]
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+
+    def scores(self, feats: np.ndarray) -> np.ndarray:
+        """Scores ``(k,)`` of ``k`` candidates' features ``(k, len(features))``."""
+        return ((np.asarray(feats, dtype=np.float64) - self.mean) / self.scale) @ self.weights
+
+    def probabilities(self, feats: np.ndarray) -> np.ndarray:
+        """Softmax of :meth:`scores` over the candidates."""
+        s = self.scores(feats)
+        e = np.exp(s - s.max())
+        return e / e.sum()
+
+
+TEMPO_CHOOSER_FORMAT = 1
+
+
+def tempo_chooser_path() -> Path:
+    """Path of the committed tempo-octave chooser (``models/checkpoints/tempo_octave.json``)."""
+    from models.common import CHECKPOINT_DIR
+
+    return CHECKPOINT_DIR / "tempo_octave.json"
+
+
+def load_tempo_chooser(path: str | Path | None = None) -> TempoChooser:
+    """Load a tempo-octave chooser written by ``python -m models.train_tempo``.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        JSON file; default :func:`tempo_chooser_path` (the committed one).
+
+    Returns
+    -------
+    TempoChooser
+
+    Raises
+    ------
+    core.errors.ModelError
+        If the file is missing or unreadable, is not a tempo chooser of format version
+        :data:`TEMPO_CHOOSER_FORMAT`, names other features than :data:`OCTAVE_FEATURES`, or holds
+        arrays of the wrong length or non-finite values (a zero or negative scale included).
+
+    Examples
+    --------
+    >>> chooser = load_tempo_chooser()
+    >>> chooser.features == OCTAVE_FEATURES
+    True
+    """
+    p = Path(path) if path is not None else tempo_chooser_path()
+    return _load_tempo_chooser(str(p.resolve()), p.stat().st_mtime_ns if p.is_file() else -1)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_tempo_chooser(path: str, _mtime_ns: int) -> TempoChooser:
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ModelError(f"cannot read the tempo chooser {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("kind") != "tempo_octave":
+        kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
+        raise ModelError(f"{path} is not a tempo-octave chooser (kind {kind!r}, expected 'tempo_octave')")
+    if data.get("format_version") != TEMPO_CHOOSER_FORMAT:
+        raise ModelError(
+            f"tempo chooser {path} has format version {data.get('format_version')!r}; "
+            f"this code reads version {TEMPO_CHOOSER_FORMAT}"
+        )
+    if tuple(data.get("features", ())) != OCTAVE_FEATURES:
+        raise ModelError(
+            f"tempo chooser {path} uses features {data.get('features')!r}; expected {list(OCTAVE_FEATURES)}"
+        )
+    arrays = {}
+    for name in ("mean", "scale", "weights"):
+        try:
+            a = np.asarray(data.get(name), dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"tempo chooser {path}: {name!r} is not a list of numbers") from exc
+        if a.shape != (len(OCTAVE_FEATURES),) or not np.isfinite(a).all():
+            raise ModelError(
+                f"tempo chooser {path}: {name!r} must hold {len(OCTAVE_FEATURES)} finite numbers, "
+                f"got shape {a.shape}"
+            )
+        arrays[name] = a
+    if np.any(arrays["scale"] <= 0):
+        raise ModelError(f"tempo chooser {path}: every 'scale' must be > 0, got {arrays['scale'].tolist()}")
+    return TempoChooser(features=OCTAVE_FEATURES, **arrays)
+
+
+def _global_tempo(env: np.ndarray, chroma: np.ndarray | None = None, bass: np.ndarray | None = None) -> float:
+    """Tempo (BPM): the metrical level a trained chooser prefers among the comb's half, own and double.
+
+    The comb (:func:`_tempo_salience`) finds the beat period of a metrical hierarchy; a trained chooser
+    (:func:`load_tempo_chooser`) then picks the octave from the comb salience, the onset autocorrelation
+    at half a beat to a bar, the harmonic rhythm (chord changes per beat) and the onset density per
+    beat. A sparse envelope (isolated clicks, a metronome) has no hierarchy: there the tempo is the click
+    rate, preferring the octave nearer 120 BPM.
+    """
+    rate = ANALYSIS_SR / ONSET_HOP
+    cands, feats, tempo = _octave_candidates(env, chroma, bass)
     ac = _autocorrelation(env)
     lags = np.arange(ac.size)
 
     def at(lag):
-        return np.interp(lag, lags, ac, right=0.0)
+        return float(np.interp(lag, lags, ac, right=0.0))
 
-    bpm = np.arange(40.0, 240.0, 0.25)
-    lag = 60.0 / bpm * rate
-    salience = at(lag) + 0.5 * at(2 * lag) + 0.25 * at(4 * lag) + 0.25 * at(lag / 2)
-    prior = np.exp(-0.5 * (np.log2(bpm / _PRIOR_BPM) / _PRIOR_OCTAVES) ** 2)
-    tempo = float(bpm[np.argmax(np.maximum(salience, 0.0) * prior)])
     if float(np.median(env)) < 0.1 * float(env.mean()):  # isolated impulses
         for ratio in (2.0, 0.5):
             other = tempo * ratio
-            a1, a2 = float(at(60.0 / tempo * rate)), float(at(60.0 / other * rate))
+            a1, a2 = at(60.0 / tempo * rate), at(60.0 / other * rate)
             closer = abs(math.log2(other / 120.0)) < abs(math.log2(tempo / 120.0))
             if 40.0 <= other <= 240.0 and a1 > 0 and abs(a2 / a1 - 1.0) <= 0.05 and closer:
                 return other
+        return tempo
+    if cands.size:
+        tempo = float(cands[int(np.argmax(load_tempo_chooser().scores(feats)))])
     return tempo
 
 
@@ -271,7 +510,7 @@ def _track_beats(
     rate = ANALYSIS_SR / ONSET_HOP
     if env.size < rate * _MIN_SECONDS or float(env.max()) <= 1e-6:
         return None, np.zeros(0), 0.0
-    tempo = _global_tempo(env)
+    tempo = _global_tempo(env, chroma, bass)
     local = _local_tempo(env, tempo)
     strength = env / max(float(env.std()), 1e-9)
     if bass is not None and bass.size:
