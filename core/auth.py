@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core.config import Settings, get_settings
-from core.db.models import Album, Job, Like, LoginAttempt, Project, Track, User, utcnow
+from core.db.models import STORAGE_KEY_COLUMNS, Job, Like, LoginAttempt, Project, Track, User, utcnow
 from core.errors import AuthError, InputError, NotFoundError
 
 #: Consecutive failures allowed before a username is locked.
@@ -397,17 +397,6 @@ def delete_account(session: Session, storage, *, user_id: int, password: str) ->
             storage.delete(key)
 
 
-#: Every column that holds a storage key, with the owner column of its table.
-_KEY_COLUMNS = (
-    (Track.audio_key, Track.owner_id),
-    (Track.mp3_key, Track.owner_id),
-    (Track.cover_key, Track.owner_id),
-    (Project.data_key, Project.owner_id),
-    (Album.cover_key, Album.owner_id),
-    (Job.result_key, Job.owner_id),
-)
-
-
 def _owned_keys(session: Session, storage, user_id: int) -> set[str]:
     """Storage keys that belong to ``user_id`` and to nobody else.
 
@@ -419,7 +408,7 @@ def _owned_keys(session: Session, storage, user_id: int) -> set[str]:
     from core.storage import find_keys
 
     keys: set[str] = set()
-    for column, owner in _KEY_COLUMNS:
+    for column, owner in STORAGE_KEY_COLUMNS:
         keys.update(k for k in session.execute(select(column).where(owner == user_id)).scalars() if k)
     mentioned: set[str] = set()
     for data_key in session.execute(select(Project.data_key).where(Project.owner_id == user_id)).scalars():
@@ -431,7 +420,7 @@ def _owned_keys(session: Session, storage, user_id: int) -> set[str]:
     candidates = sorted(mentioned - keys)
     for i in range(0, len(candidates), 500):
         chunk = candidates[i : i + 500]
-        for column, owner in _KEY_COLUMNS:
+        for column, owner in STORAGE_KEY_COLUMNS:
             shared = session.execute(
                 select(column).where(column.in_(chunk), or_(owner.is_(None), owner != user_id))
             ).scalars()

@@ -14,13 +14,15 @@ files *before* committing the database row that points at them and delete them i
 
 Another backend
 ---------------
-Anything with the five methods of :class:`Storage` works. An S3 backend would keep the same key
+Anything with the six methods of :class:`Storage` works. An S3 backend would keep the same key
 format as object names under a bucket prefix: ``put`` generates the key the same way and calls
 ``PutObject`` (atomic by nature: an object is visible only once fully uploaded; send ``Content-MD5``
 or a checksum so a truncated upload is rejected), ``get`` is ``GetObject`` (``NoSuchKey`` ->
 ``NotFoundError``), ``exists`` is ``HeadObject``, ``delete`` is ``DeleteObject`` (already
-idempotent), and ``open_path`` returns ``None`` (no local file; callers then use ``get``) or a path
-in a local read-through cache. Keys must still be validated with :func:`validate_key` before use.
+idempotent), ``open_path`` returns ``None`` (no local file; callers then use ``get``) or a path
+in a local read-through cache, and ``iter_keys`` pages through ``ListObjectsV2`` under the prefix
+(``Key`` minus the prefix, ``LastModified`` as a POSIX timestamp), yielding only names that pass
+:func:`validate_key`. Keys must still be validated with :func:`validate_key` before use.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import hashlib
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -38,6 +41,7 @@ from core.errors import InputError, NotFoundError
 
 _SUFFIX_RE = re.compile(r"^[a-z0-9]+(?:\.[a-z0-9]+)*$")
 _KEY_RE = re.compile(r"^([0-9a-f]{2})/([0-9a-f]{32})(\.[a-z0-9]+(?:\.[a-z0-9]+)*)$")
+_FOLDER_RE = re.compile(r"^[0-9a-f]{2}$")
 _MAX_SUFFIX = 10
 
 
@@ -99,6 +103,14 @@ def find_keys(text: str) -> set[str]:
     return found
 
 
+def _is_key(key: str) -> bool:
+    try:
+        validate_key(key)
+    except InputError:
+        return False
+    return True
+
+
 def new_key(data: bytes, *, suffix: str) -> str:
     """Generate a fresh key for ``data``: ``<sha256[:2]>/<uuid4 hex><suffix>``."""
     folder = hashlib.sha256(data).hexdigest()[:2]
@@ -127,6 +139,15 @@ class Storage(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove ``key``; deleting a missing key is not an error."""
+        ...
+
+    def iter_keys(self) -> Iterator[tuple[str, float]]:
+        """Yield ``(key, modification time as a POSIX timestamp)`` for every stored file.
+
+        Only names that are valid keys are listed (never in-progress temporary files); the listing
+        is not a snapshot: files written or deleted meanwhile may or may not appear. Maintenance
+        (:func:`core.maintenance.sweep_orphans`) uses it; the product's pages never list the store.
+        """
         ...
 
 
@@ -224,6 +245,47 @@ class LocalStorage:
         path = self._path(key)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+    def iter_keys(self) -> Iterator[tuple[str, float]]:
+        """Yield ``(key, mtime)`` for every stored file, folder by folder in sorted order.
+
+        Only regular files (not symlinks) whose ``<folder>/<name>`` is a valid key are listed, so
+        temporary ``.tmp-*.part`` files of writes in progress and anything else dropped into the
+        folder are skipped. Files or folders that vanish while listing are skipped too. An empty or
+        not yet created store yields nothing.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> store = LocalStorage(Path(tempfile.mkdtemp()))
+        >>> key = store.put(b"x", suffix="png")
+        >>> [k for k, _ in store.iter_keys()] == [key]
+        True
+        """
+        try:
+            folders = sorted(
+                e.name
+                for e in os.scandir(self.root)
+                if _FOLDER_RE.fullmatch(e.name) and e.is_dir(follow_symlinks=False)
+            )
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for folder in folders:
+            try:
+                entries = sorted(os.scandir(self.root / folder), key=lambda e: e.name)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                key = f"{folder}/{entry.name}"
+                if not _is_key(key):
+                    continue
+                try:
+                    if not entry.is_file(follow_symlinks=False):
+                        continue
+                    mtime = entry.stat(follow_symlinks=False).st_mtime
+                except FileNotFoundError:
+                    continue
+                yield key, mtime
 
 
 def get_storage(settings: Settings | None = None) -> LocalStorage:

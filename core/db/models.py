@@ -198,3 +198,18 @@ class Job(SQLModel, table=True):
     result_key: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+#: Every column that holds a :mod:`core.storage` key, paired with the owner column of its table.
+#: Account deletion (:mod:`core.auth`) and the orphan sweep (:mod:`core.maintenance`) both read it;
+#: a new column holding a storage key must be added here, or the sweep will delete its files.
+#: Keys are also mentioned *inside* project documents and ``Job.params_json`` (editor stems):
+#: those readers scan that text with :func:`core.storage.find_keys` as well.
+STORAGE_KEY_COLUMNS = (
+    (Track.audio_key, Track.owner_id),
+    (Track.mp3_key, Track.owner_id),
+    (Track.cover_key, Track.owner_id),
+    (Project.data_key, Project.owner_id),
+    (Album.cover_key, Album.owner_id),
+    (Job.result_key, Job.owner_id),
+)
