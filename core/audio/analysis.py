@@ -2,9 +2,13 @@
 
 Everything is computed on a mono 22050 Hz version of the signal.
 
-* Onsets/tempo/beats: a spectral-flux onset envelope (librosa), a tempo estimate from the onset
-  autocorrelation with a log-normal prior, and dynamic-programming beat tracking (librosa) that follows
-  a *local* tempo curve (so ritardandi and drifting live tempos are tracked).
+* Onsets/tempo/beats: a spectral-flux onset envelope (librosa); a metrical comb over the onset
+  autocorrelation proposes a beat period, and a trained tempo-octave chooser (a conditional logit fitted
+  on POP909's train split by ``python -m models.train_tempo``; ``models/checkpoints/tempo_octave.json``)
+  picks the metrical level among its half, 2/3, itself, 3/2 and double from a learned tempo prior, the
+  comb salience, onset and bass-band autocorrelations, chord changes per beat and onsets per beat; then
+  dynamic-programming beat tracking (librosa) follows a *local* tempo curve (so ritardandi and drifting
+  live tempos are tracked).
 * Key: Krumhansl-Schmuckler correlation of the track's average chroma with rotated major/minor profiles.
 * Chords: beat-synchronous chroma decoded with an HMM (Viterbi) over 24 major/minor triad templates plus
   ``N`` (no chord), with a self-transition prior.
