@@ -233,3 +233,58 @@ def test_training_fits_a_separable_cue():
     assert r["accuracy"] > 0.9 and r["oracle_accuracy"] == 1.0
     assert r["comb_accuracy"] == pytest.approx(np.mean([v["label"] == 1 for v in val]))
     assert len(r["misses"]) == round((1 - r["accuracy"]) * len(val))
+
+
+def _fake_pop909(tmp_path, songs: dict[int, float]):
+    """POP909-like folders (annotations only) and a cache of analysis representations made in code."""
+    from models.tempo_data import representations
+
+    data, cache = tmp_path / "pop909", tmp_path / "cache"
+    cache.mkdir()
+    for num, bpm in songs.items():
+        folder = data / f"{num:03d}"
+        folder.mkdir(parents=True)
+        (folder / f"{num:03d}.mid").write_bytes(b"")  # never read: the cache holds the representations
+        beats = np.arange(0.0, 30.0, 60.0 / bpm)
+        rows = np.column_stack([beats, np.arange(beats.size) % 2 == 0, np.arange(beats.size) % 4 == 0])
+        np.savetxt(folder / "beat_midi.txt", rows, fmt="%.6f")
+        np.savetxt(folder / "beat_audio.txt", np.column_stack([beats[::2], np.ones(beats[::2].size)]))
+        y = pop_texture(bpm, beats_per_chord=4, notes_per_beat=2, beats_per_bass=1, seconds=30.0, seed=num)
+        rep = representations(y, SR)
+        rep["beats"] = beats
+        np.savez(cache / f"{num:03d}.npz", **rep)
+    return data, cache
+
+
+def test_training_command_writes_a_loadable_chooser(tmp_path):
+    from models.tempo_data import split_songs
+    from models.train_tempo import main
+
+    data, cache = _fake_pop909(tmp_path, {1: 72.0, 2: 96.0, 3: 84.0, 728: 90.0, 819: 100.0})
+    assert [f.name for f in split_songs(data, "train")] == ["001", "002", "003"]
+    assert [f.name for f in split_songs(data, "test")] == ["819"]
+    out, results = tmp_path / "chooser.json", tmp_path / "results.json"
+    argv = ["--data", str(data), "--cache", str(cache), "--train-every", "1", "--out", str(out)]
+    assert main([*argv, "--results", str(results)]) == 0
+    chooser = load_tempo_chooser(out)
+    assert chooser.features == OCTAVE_FEATURES and np.isfinite(chooser.weights).all()
+    r = json.loads(results.read_text())
+    assert r["train"]["songs"] == 3 and r["validation"]["songs"] == 1 and r["test"]["songs"] == 1
+    assert r["l2"] in (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+    # beat_audio.txt of these fake songs runs at half the tempo of beat_midi.txt
+    assert r["train"]["songs_whose_two_annotations_differ"] == 3
+    assert 0.0 <= r["test"]["accuracy"] <= 1.0 and r["test"]["oracle_accuracy"] == 1.0
+
+
+def test_bench_song_picks_and_octave_tolerance(tmp_path):
+    from bench.analysis import octave_ok, pick_songs
+
+    data, _ = _fake_pop909(tmp_path, {})
+    for num in (819, 830, 850, 870, 909, 700):
+        (data / f"{num:03d}").mkdir(parents=True)
+        (data / f"{num:03d}" / f"{num:03d}.mid").write_bytes(b"")
+        (data / f"{num:03d}" / "beat_midi.txt").write_text("0 1 1\n")
+    assert [f.name for f in pick_songs(data, "test", None)] == ["819", "830", "850", "870", "909"]
+    assert [f.name for f in pick_songs(data, "test", 3)] == ["819", "850", "909"]
+    assert octave_ok(62.0, 124.0) and octave_ok(90.0, 30.0) and octave_ok(100.0, 101.0)
+    assert not octave_ok(90.0, 60.0) and not octave_ok(110.0, 100.0)
