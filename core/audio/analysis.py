@@ -22,7 +22,6 @@ first call of a fresh install (about 30 s once; later calls take ~1 s for a 3-mi
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -424,16 +423,11 @@ def load_tempo_chooser(path: str | Path | None = None) -> TempoChooser:
     >>> chooser.features == OCTAVE_FEATURES
     True
     """
-    p = Path(path) if path is not None else tempo_chooser_path()
-    return _load_tempo_chooser(str(p.resolve()), p.stat().st_mtime_ns if p.is_file() else -1)
-
-
-@functools.lru_cache(maxsize=8)
-def _load_tempo_chooser(path: str, _mtime_ns: int) -> TempoChooser:
     import json
 
+    path = Path(path) if path is not None else tempo_chooser_path()
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ModelError(f"cannot read the tempo chooser {path}: {exc}") from exc
     if not isinstance(data, dict) or data.get("kind") != "tempo_octave":
@@ -444,7 +438,8 @@ def _load_tempo_chooser(path: str, _mtime_ns: int) -> TempoChooser:
             f"tempo chooser {path} has format version {data.get('format_version')!r}; "
             f"this code reads version {TEMPO_CHOOSER_FORMAT}"
         )
-    if tuple(data.get("features", ())) != OCTAVE_FEATURES:
+    features = data.get("features")
+    if not isinstance(features, list) or tuple(features) != OCTAVE_FEATURES:
         raise ModelError(
             f"tempo chooser {path} uses features {data.get('features')!r}; expected {list(OCTAVE_FEATURES)}"
         )
@@ -476,13 +471,13 @@ def _global_tempo(env: np.ndarray, chroma: np.ndarray | None = None, bass: np.nd
     """
     rate = ANALYSIS_SR / ONSET_HOP
     cands, feats, tempo = _octave_candidates(env, chroma, bass)
-    ac = _autocorrelation(env)
-    lags = np.arange(ac.size)
-
-    def at(lag):
-        return float(np.interp(lag, lags, ac, right=0.0))
-
     if float(np.median(env)) < 0.1 * float(env.mean()):  # isolated impulses
+        ac = _autocorrelation(env)
+        lags = np.arange(ac.size)
+
+        def at(lag):
+            return float(np.interp(lag, lags, ac, right=0.0))
+
         for ratio in (2.0, 0.5):
             other = tempo * ratio
             a1, a2 = at(60.0 / tempo * rate), at(60.0 / other * rate)
