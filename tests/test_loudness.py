@@ -232,3 +232,13 @@ def test_partial_oversampling_is_exact_where_it_matters():
         above = full > floor
         np.testing.assert_array_equal(part[above], full[above])
         assert np.all(part[~above] <= floor)
+
+
+def test_block_powers_are_never_negative_when_a_song_ends_in_silence():
+    from core.audio.loudness import _block_powers, _k_power
+
+    rng = np.random.default_rng(4)
+    for n in (SR * 3 + 17, SR * 5, SR * 7 + 4409):
+        y = (0.3 * rng.standard_normal((2, n))).astype(np.float32)
+        y[:, n // 3 :] = 0.0  # the running sums must not dip below the last loud block's
+        assert (_block_powers(_k_power(y, SR), SR) >= 0).all()

@@ -78,7 +78,8 @@ def _block_powers(power: np.ndarray, sr: int) -> np.ndarray:
         step = round(step)
         nseg = n // step
         seg = power[: nseg * step].reshape(nseg, step).sum(axis=1, dtype=np.float64)
-        cs = np.concatenate([[0.0], np.cumsum(seg), [seg.sum() + power[nseg * step :].sum(dtype=np.float64)]])
+        seg = np.append(seg, power[nseg * step :].sum(dtype=np.float64))  # the partial last segment
+        cs = np.concatenate([[0.0], np.cumsum(seg)])  # non-decreasing: differences are never negative
         return (cs[np.minimum(j + 4, nseg + 1)] - cs[j]) / block
     cs = np.concatenate([[0.0], np.cumsum(power, dtype=np.float64)])
     lo = (0.4 * (j * 0.25) * sr).astype(np.int64)
