@@ -79,12 +79,21 @@ def _block_powers(power: np.ndarray, sr: int) -> np.ndarray:
         nseg = n // step
         seg = power[: nseg * step].reshape(nseg, step).sum(axis=1, dtype=np.float64)
         seg = np.append(seg, power[nseg * step :].sum(dtype=np.float64))  # the partial last segment
-        cs = np.concatenate([[0.0], np.cumsum(seg)])  # non-decreasing: differences are never negative
-        return (cs[np.minimum(j + 4, nseg + 1)] - cs[j]) / block
+        return _blocks_from_segments(seg, n, sr)
     cs = np.concatenate([[0.0], np.cumsum(power, dtype=np.float64)])
     lo = (0.4 * (j * 0.25) * sr).astype(np.int64)
     hi = np.minimum((0.4 * (j * 0.25 + 1) * sr).astype(np.int64), n)
     return (cs[hi] - cs[lo]) / block
+
+
+def _blocks_from_segments(seg: np.ndarray, n: int, sr: int) -> np.ndarray:
+    """Mean power per 400 ms gating block from the sums over 100 ms segments (the last one partial)."""
+    block = 0.4 * sr
+    nseg = n // (sr // 10)
+    j = np.arange(int(np.round((n / sr - 0.4) / 0.1)) + 1)
+    seg = np.pad(seg, (0, max(0, nseg + 1 - seg.size)))[: nseg + 1]
+    cs = np.concatenate([[0.0], np.cumsum(seg)])  # non-decreasing: differences are never negative
+    return (cs[np.minimum(j + 4, nseg + 1)] - cs[j]) / block
 
 
 def _gated_lufs(z: np.ndarray) -> float:
@@ -230,7 +239,10 @@ def _interpolated_peaks(padded: np.ndarray, rows: np.ndarray | None, out: np.nda
         for a in range(0, total, _CHUNK):
             b = min(total, a + _CHUNK)
             block = windows[a:b] if rows is None else windows[rows[a:b]]
-            vals = np.abs(block @ kernel).max(axis=1)
+            vals = np.abs(block @ kernel)
+            # the max of 4 columns as 3 element-wise maxima: a row-wise .max(axis=1) over 4 values is
+            # several times slower
+            vals = np.maximum(np.maximum(vals[:, 0], vals[:, 1]), np.maximum(vals[:, 2], vals[:, 3]))
             np.maximum(out[a:b], vals, out=out[a:b])
 
 
@@ -330,32 +342,15 @@ def _hop_peaks(env: np.ndarray) -> np.ndarray:
     return np.maximum(peak, np.concatenate([[0.0], peak[:-1]])).astype(np.float64)
 
 
-def _gain_curve(
-    env: np.ndarray | None,
-    *,
-    sr: int,
-    threshold: float,
-    lookahead_ms: float,
-    release_ms: float,
-    peaks: np.ndarray | None = None,
-    n: int | None = None,
+def _block_gains(
+    peaks: np.ndarray, *, sr: int, threshold: float, lookahead_ms: float, release_ms: float
 ) -> np.ndarray:
-    """Smooth gain (<= 1) such that ``env * gain <= threshold`` at every sample.
-
-    Computed at a decimated rate (blocks of 16 samples, with each block's peak taken over it and its
-    neighbours: :func:`_hop_peaks`, which may be passed as ``peaks`` with the length ``n`` instead of
-    ``env``) and linearly interpolated back; every interpolated value stays below the requirement of
-    each sample because both block values it mixes are.
-    """
+    """The limiter's gain (<= 1) at the start of each 16-sample block, from :func:`_hop_peaks`."""
     from scipy.ndimage import minimum_filter1d
 
-    if peaks is None:
-        n, peaks = env.size, _hop_peaks(env)
-    hop = _GAIN_HOP
     nb = peaks.size
-    peak = peaks
-    req = np.minimum(1.0, threshold / np.maximum(peak, 1e-12))
-    rate = sr / hop
+    req = np.minimum(1.0, threshold / np.maximum(peaks, 1e-12))
+    rate = sr / _GAIN_HOP
     look = max(1, math.ceil(lookahead_ms * 1e-3 * rate))
     # hold: g_min[k] = min(req[k : k + look])
     g_min = minimum_filter1d(np.concatenate([req, np.ones(look)]), size=look, mode="nearest")
@@ -374,13 +369,32 @@ def _gain_curve(
             v = np.log(att) - k * log_r
         held = np.exp(np.maximum.accumulate(v) + k * log_r)
         att = np.maximum(att, np.nan_to_num(held, nan=0.0, posinf=0.0))
-    g_block = np.power(10.0, -att / 20.0).astype(np.float32)
-    # linear ramps from each block start to the next block start
+    return np.power(10.0, -att / 20.0).astype(np.float32)
+
+
+def _expand(g_block: np.ndarray, n: int) -> np.ndarray:
+    """Per-sample gain: linear ramps from each block start to the next block start."""
+    hop = _GAIN_HOP
     step = (np.concatenate([g_block[1:], g_block[-1:]]) - g_block) * np.float32(1.0 / hop)
-    out = np.empty((nb, hop), np.float32)
+    out = np.empty((g_block.size, hop), np.float32)
     np.multiply(step[:, None], np.arange(hop, dtype=np.float32)[None, :], out=out)
     out += g_block[:, None]
     return out.reshape(-1)[:n]
+
+
+def _gain_curve(
+    env: np.ndarray, *, sr: int, threshold: float, lookahead_ms: float, release_ms: float
+) -> np.ndarray:
+    """Smooth gain (<= 1) such that ``env * gain <= threshold`` at every sample.
+
+    Computed at a decimated rate (blocks of 16 samples, with each block's peak taken over it and its
+    neighbours) and linearly interpolated back; every interpolated value stays below the requirement of
+    each sample because both block values it mixes are.
+    """
+    g_block = _block_gains(
+        _hop_peaks(env), sr=sr, threshold=threshold, lookahead_ms=lookahead_ms, release_ms=release_ms
+    )
+    return _expand(g_block, env.size)
 
 
 def limit(
@@ -506,8 +520,9 @@ def master_gain(
     # the true-peak envelope scales with the gain: measure it once (exact above threshold / gain, with
     # 3 dB to spare for the raises below) and reuse it for every gain tried
     peaks, env_floor = None, math.inf
-    curve = None
+    g_block = None
     n = x.shape[1]
+    hop_power = _hop_sums(power) if sr % 10 == 0 and n >= 0.4 * sr else None
     for _ in range(3):
         g = 10.0 ** (gain_db / 20.0)
         if peaks is None or threshold / g < env_floor:
@@ -515,15 +530,39 @@ def master_gain(
             peaks = _hop_peaks(_tp_envelope(x, floor=env_floor))
         if float(peaks.max()) * g <= threshold:
             return g, None  # no limiting: the loudness is exactly the target (or the gain cap)
-        curve = _gain_curve(
-            None, peaks=peaks * g, n=n, sr=sr, threshold=threshold, lookahead_ms=5.0, release_ms=80.0
-        )
-        limited = _gated_lufs(_block_powers(power * np.square(curve), sr)) + 20.0 * math.log10(g)
+        g_block = _block_gains(peaks * g, sr=sr, threshold=threshold, lookahead_ms=5.0, release_ms=80.0)
+        limited = _limited_lufs(power, hop_power, g_block, sr) + 20.0 * math.log10(g)
         shortfall = float(target_lufs) - limited
         if shortfall < 0.3 or gain_db >= MAX_GAIN_DB:
             break
         gain_db = min(MAX_GAIN_DB, gain_db + shortfall * 1.1)
-    return g, curve
+    return g, _expand(g_block, n)
+
+
+def _hop_sums(power: np.ndarray) -> np.ndarray:
+    """Sum of ``power`` over each 16-sample block (the limiter's gain blocks), float64."""
+    hop = _GAIN_HOP
+    m = power.size // hop * hop
+    sums = power[:m].reshape(-1, hop).sum(axis=1, dtype=np.float64)
+    return np.append(sums, power[m:].sum(dtype=np.float64)) if m < power.size else sums
+
+
+def _limited_lufs(power: np.ndarray, hop_power: np.ndarray | None, g_block: np.ndarray, sr: int) -> float:
+    """Loudness of the K-weighted ``power`` under the limiter's block gains (before make-up gain).
+
+    Each 16-sample block's power is weighted by its starting gain squared and credited to the 100 ms
+    segment its first sample falls in; the limiter's gain moves little within 16 samples, and a block
+    straddling a segment edge moves a few samples' power by 0.4 ms, so this is within 0.01 LU of
+    measuring the limited signal (see :func:`master_gain`). Rates that are not a multiple of 10 Hz
+    (or clips shorter than one 400 ms gating block) fall back to the per-sample computation.
+    """
+    if hop_power is None:
+        return _gated_lufs(_block_powers(power * np.square(_expand(g_block, power.size)), sr))
+    step = sr // 10
+    n = power.size
+    seg_of_hop = np.arange(g_block.size) * _GAIN_HOP // step
+    seg = np.bincount(seg_of_hop, weights=hop_power * np.square(g_block, dtype=np.float64))
+    return _gated_lufs(_blocks_from_segments(seg, n, sr))
 
 
 def apply_master_gain(
