@@ -270,13 +270,14 @@ def generate_song(
         midi_all = encode_midi(list(arr.parts.values()), bpm=bpm, key=k, end_beat=plan.end_beat)
         timings["midi"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        stems_raw = renderer.collect()
-    rendered = {role: stems_raw[role] for role in arr.parts}
+        # each stem is balanced as soon as it is back, while the others still render
+        done = {role: _balance(role, y, sr=SAMPLE_RATE) for role, y in renderer.completed()}
+    rendered = {role: done[role] for role in arr.parts}
     timings["render_wait"] = time.perf_counter() - t0
 
     report(progress, 0.85, "Mixing and mastering")
     t0 = time.perf_counter()
-    stems, mix = _balance_and_master(rendered, sr=SAMPLE_RATE)
+    stems, mix = _master(rendered, sr=SAMPLE_RATE)
     timings["mix"] = time.perf_counter() - t0
 
     spb = 60.0 / bpm
@@ -320,41 +321,47 @@ def _sum(arrays: list[np.ndarray], n: int) -> np.ndarray:
     return out
 
 
-def _balance_and_master(
-    rendered: dict[str, np.ndarray], *, sr: int
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Balance stems by role, scale them all by one gain, and limit their sum.
+def _balance(role: str, y: np.ndarray, *, sr: int) -> np.ndarray:
+    """Scale a fresh stem (in place) to its role's level (:data:`ROLE_LEVEL_DB`, RMS while audible) and
+    fade its last :data:`FADE_S` seconds out; returns it."""
+    from core.audio.loudness import active_rms
+
+    level = active_rms(y)
+    y *= np.float32(10 ** (ROLE_LEVEL_DB.get(role, -24.0) / 20) / level if level > 1e-7 else 1.0)
+    n = y.shape[1]
+    nf = min(n, int(FADE_S * sr))
+    if nf > 0:
+        y[:, n - nf :] *= np.linspace(1.0, 0.0, nf, dtype=np.float32)
+    return y
+
+
+def _master(stems: dict[str, np.ndarray], *, sr: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Scale balanced stems (:func:`_balance`) by one gain and limit their sum.
 
     The common gain and the limiter's gain curve come from :func:`core.audio.loudness.master_gain`
     (-14 LUFS, -1 dBTP, the gain raised when limiting costs loudness). The stems are scaled by that
     gain, so ``sum(stems)`` is the signal that enters the limiter (to float rounding) and
-    ``mix = limit(sum(stems))``.
+    ``mix = limit(sum(stems))``. The sum is taken in the stems' (arrangement) order, so the result does
+    not depend on which render finished first.
 
-    The arrays of ``rendered`` (fresh render outputs owned by the caller) are scaled **in place** and
-    returned as the stems: a 10-minute stem is 200 MB, so no copies are made.
+    The arrays of ``stems`` (fresh render outputs owned by the caller) are scaled **in place** and
+    returned: a 10-minute stem is 200 MB, so no copies are made.
 
     Returns
     -------
     stems, mix
     """
-    from core.audio.loudness import active_rms, apply_master_gain, master_gain
+    from core.audio.loudness import apply_master_gain, master_gain
 
-    n = next(iter(rendered.values())).shape[1] if rendered else 0
-    nf = min(n, int(FADE_S * sr))
-    fade = np.linspace(1.0, 0.0, nf, dtype=np.float32)
-    for role, y in rendered.items():
-        level = active_rms(y)
-        y *= np.float32(10 ** (ROLE_LEVEL_DB.get(role, -24.0) / 20) / level if level > 1e-7 else 1.0)
-        if nf > 0:
-            y[:, n - nf :] *= fade
-    premix = _sum(list(rendered.values()), n)
+    n = next(iter(stems.values())).shape[1] if stems else 0
+    premix = _sum(list(stems.values()), n)
     gain, curve = master_gain(premix, sr=sr, target_lufs=TARGET_LUFS, ceiling_dbtp=CEILING_DBTP)
     g = np.float32(gain)
-    for y in rendered.values():
+    for y in stems.values():
         y *= g
     # premix * gain equals the sum of the scaled stems to float rounding (~1e-7)
     mix = apply_master_gain(premix, gain, curve, ceiling_dbtp=CEILING_DBTP, in_place=True)
-    return rendered, mix
+    return stems, mix
 
 
 __all__ = ["ROLES", "Song", "generate_song", "validate_request"]
