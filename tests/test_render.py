@@ -217,3 +217,29 @@ def test_midi_files_skip_long_silences_too_but_only_with_one_tempo():
     mf = mido.MidiFile(file=io.BytesIO(midi))
     mf.tracks[0].insert(1, mido.MetaMessage("set_tempo", tempo=400000, time=960))
     assert _pack_silences(mf) is None
+
+
+def test_helper_processes_render_one_stem_after_another_and_survive_a_crash(tmp_path):
+    from core.music.render import _Helpers, check_soundfont
+
+    helpers = _Helpers(1, check_soundfont())
+    try:
+        first = helpers.render(_a4())
+        again = helpers.render(_a4())
+        assert first[:4] == b"RIFF" and first == again  # the same helper, deterministic
+        # a helper that dies is replaced by one-shot processes: the stem still renders
+        helpers._procs[0].kill()
+        helpers._procs[0].wait()
+        assert helpers.render(_a4()) == first
+        assert helpers.render(_a4()) == first
+    finally:
+        helpers.close()
+    # a synthesis error comes back as a ModelError naming the soundfont
+    junk = tmp_path / "junk.sf2"
+    junk.write_bytes(b"RIFF\x10\x00\x00\x00sfbkLIST" + b"\x00" * 16)
+    broken = _Helpers(1, junk)
+    try:
+        with pytest.raises(ModelError, match=r"junk\.sf2"):
+            broken.render(_a4())
+    finally:
+        broken.close()

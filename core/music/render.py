@@ -13,10 +13,12 @@ levels within about 2 dB, overall level within 0.75 dB of resampled output). Fil
 themselves, or rates whose shift would exceed the 2-semitone bend range, are rendered at 48 kHz and
 resampled with :func:`scipy.signal.resample_poly` instead.
 
-Several stems are rendered in parallel **processes**: each stem goes to a tiny helper interpreter
-(``python -I -c ...`` that imports only ``midirenderer``, ~25 ms to start) through a pipe, so stems use
-every core. Rendering is deterministic: the same MIDI and soundfont give bit-identical audio, in one
-process or several.
+Several stems are rendered in parallel **processes**: a :class:`StemRenderer` starts one tiny helper
+interpreter per core (``python -I -c ...`` importing only ``midirenderer``) as soon as it is created,
+so their start-up overlaps the writing of the song, and sends them one stem after another through a
+pipe; stems use every core. Long silences inside a part are not synthesised (:func:`skip_silences`).
+Rendering is deterministic: the same MIDI and soundfont give bit-identical audio, in one process or
+several.
 
 The soundfont is pretty_midi's bundled General MIDI ``TimGM6mb.sf2`` unless the ``SOUNDFONT`` setting
 (or the ``soundfont`` argument) names another ``.sf2`` file.
@@ -33,8 +35,10 @@ Examples
 from __future__ import annotations
 
 import bisect
+import contextlib
 import io
 import os
+import queue
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -56,6 +60,25 @@ _WORKER = (
     "import sys, midirenderer\n"
     "sf = open(sys.argv[1], 'rb').read()\n"
     "sys.stdout.buffer.write(midirenderer.render_wave_from(sf, sys.stdin.buffer.read()))\n"
+)
+#: A helper that renders one MIDI file after another: each request is an 8-byte little-endian length and
+#: the MIDI bytes; each reply a status byte (0 ok, 1 error), an 8-byte length and the WAV (or message).
+_LOOP_WORKER = (
+    "import sys, midirenderer\n"
+    "sf = open(sys.argv[1], 'rb').read()\n"
+    "inp, out = sys.stdin.buffer, sys.stdout.buffer\n"
+    "while True:\n"
+    "    head = inp.read(8)\n"
+    "    if len(head) < 8:\n"
+    "        break\n"
+    "    midi = inp.read(int.from_bytes(head, 'little'))\n"
+    "    try:\n"
+    "        data, status = midirenderer.render_wave_from(sf, midi), b'\\0'\n"
+    "    except Exception as exc:\n"
+    "        data, status = str(exc).encode(), b'\\1'\n"
+    "    out.write(status + len(data).to_bytes(8, 'little'))\n"
+    "    out.write(data)\n"
+    "    out.flush()\n"
 )
 
 
@@ -316,6 +339,74 @@ def _render_subprocess(midi: bytes, sf_path: Path) -> bytes:
     return proc.stdout
 
 
+class _Helpers:
+    """Helper processes for one :class:`StemRenderer`, started when it is created.
+
+    Their start-up (an interpreter, ``import midirenderer``, reading the soundfont: ~25 ms each) runs
+    while the caller is still writing the song, and each then renders one stem after another, so a
+    four-stem song starts two processes instead of four. A helper that dies (killed, out of memory) is
+    replaced for the rest of the job by a one-shot process per stem (:func:`_render_subprocess`).
+    """
+
+    def __init__(self, n: int, sf_path: Path) -> None:
+        self.sf_path = sf_path
+        self._procs: list[subprocess.Popen] = []
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(n):
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-I", "-c", _LOOP_WORKER, str(sf_path)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                )
+            except OSError:  # no helper processes here: one-shot processes (or in-process) instead
+                proc = None
+            if proc is not None:
+                self._procs.append(proc)
+            self._idle.put(proc)
+
+    def render(self, midi: bytes) -> bytes:
+        proc = self._idle.get()
+        if proc is None:
+            self._idle.put(None)
+            return _render_subprocess(midi, self.sf_path)
+        try:
+            proc.stdin.write(len(midi).to_bytes(8, "little"))
+            proc.stdin.write(midi)
+            proc.stdin.flush()
+            head = proc.stdout.read(9)
+            data = proc.stdout.read(int.from_bytes(head[1:], "little")) if len(head) == 9 else b""
+            if len(head) < 9 or len(data) < int.from_bytes(head[1:], "little"):
+                raise EOFError("the helper process stopped")
+        except (OSError, ValueError, EOFError):
+            proc.kill()
+            proc.wait()
+            self._idle.put(None)
+            return _render_subprocess(midi, self.sf_path)
+        self._idle.put(proc)
+        if head[:1] != b"\0":
+            raise ModelError(
+                f"Rendering with soundfont {str(self.sf_path)!r} failed: {data.decode(errors='replace')}"
+            )
+        return data
+
+    def close(self) -> None:
+        """End the helpers (they exit when their input closes)."""
+        for proc in self._procs:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        for proc in self._procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            with contextlib.suppress(OSError):
+                proc.stdout.close()
+        self._procs = []
+
+
 def _check_midi(midi: bytes, name: str) -> None:
     if not isinstance(midi, bytes | bytearray) or bytes(midi[:4]) != b"MThd":
         raise InputError(f"Stem {name!r} is not MIDI data (no 'MThd' header).")
@@ -531,6 +622,7 @@ class StemRenderer:
         self._bend = _bend_for(self.sr)
         self._jobs: dict[str, object] = {}
         self._pool = ThreadPoolExecutor(max_workers=self.workers) if self.workers > 1 else None
+        self._helpers = _Helpers(self.workers, self.sf_path) if self.workers > 1 else None
 
     def __enter__(self) -> StemRenderer:
         return self
@@ -543,9 +635,13 @@ class StemRenderer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._helpers is not None:
+            self._helpers.close()
+            self._helpers = None
 
     def _one(self, data: bytes, resample: bool, layout: tuple | None = None) -> np.ndarray:
-        render = _render_subprocess if self.workers > 1 else _render_inprocess
+        helpers = self._helpers
+        render = (lambda midi, _path: helpers.render(midi)) if helpers is not None else _render_inprocess
         n = round(float(self.seconds) * self.sr) if self.seconds is not None else None
         if resample:
             y = _resample(_wav_to_float(render(data, self.sf_path)), src=RENDER_RATE, dst=self.sr)
