@@ -639,7 +639,9 @@ class StemRenderer:
             self._helpers.close()
             self._helpers = None
 
-    def _one(self, data: bytes, resample: bool, layout: tuple | None = None) -> np.ndarray:
+    def _one(self, data, resample: bool, layout: tuple | None = None) -> np.ndarray:
+        if callable(data):
+            data, resample, layout = data()
         helpers = self._helpers
         render = (lambda midi, _path: helpers.render(midi)) if helpers is not None else _render_inprocess
         n = round(float(self.seconds) * self.sr) if self.seconds is not None else None
@@ -650,7 +652,9 @@ class StemRenderer:
             y = _wav_to_float(render(data, self.sf_path), None if layout else n)  # at its final length
         return y if layout is None else _unpack(y, layout, n)
 
-    def _submit(self, name: str, data: bytes, resample: bool, layout: tuple | None = None) -> None:
+    def _submit(self, name: str, data, resample: bool = False, layout: tuple | None = None) -> None:
+        """Queue one stem: ``data`` is the MIDI to render, or a callable preparing ``(data, resample,
+        layout)`` in the worker thread (so a slow MIDI rewrite overlaps the other stems' renders)."""
         if name in self._jobs:
             raise InputError(f"Stem {name!r} was submitted twice.")
         if self._pool is None:
@@ -663,32 +667,31 @@ class StemRenderer:
 
         ``ratio`` plays it that many times faster (tempo events scaled: every note keeps its musical
         position exactly) and ``semitones`` transposes its pitched notes (drums stay), in the same single
-        pass over the file as the varispeed rewrite. With a known length (``seconds``), long silences of
-        single-tempo files are skipped as in :meth:`submit_part`.
+        pass over the file as the varispeed rewrite (done in the worker, next to the other stems'
+        renders; a corrupt file raises ``InputError`` when the stems are collected). With a known
+        length (``seconds``), long silences of single-tempo files are skipped as in :meth:`submit_part`.
         """
         _check_midi(midi, name)
         if not 0.1 <= float(ratio) <= 10.0:
             raise InputError(f"Tempo ratio {ratio} is out of range: use 0.1-10.")
-        scale = 1.0 / float(ratio)
+        midi = bytes(midi)
+        self._submit(name, lambda: self._prepare_midi(midi, 1.0 / float(ratio), int(semitones)))
+
+    def _prepare_midi(self, midi: bytes, scale: float, semitones: int) -> tuple[bytes, bool, tuple | None]:
         pack = self.seconds is not None
         data, layout, resample = None, None, False
         if self._bend is not None:
-            data, layout = _rewrite(
-                bytes(midi),
-                time_scale=scale * self.sr / RENDER_RATE,
-                transpose=semitones,
-                bend=self._bend,
-                pack=pack,
-            )
+            fast = scale * self.sr / RENDER_RATE
+            data, layout = _rewrite(midi, time_scale=fast, transpose=semitones, bend=self._bend, pack=pack)
         if data is None:
             resample = True
-            data, layout = _rewrite(bytes(midi), time_scale=scale, transpose=semitones, pack=pack)
+            data, layout = _rewrite(midi, time_scale=scale, transpose=semitones, pack=pack)
         spec = (
             None
             if layout is None
             else ([(a * scale, p * scale, n * scale) for a, p, n in layout], 1.0, self.sr)
         )
-        self._submit(name, data, resample, spec)
+        return data, resample, spec
 
     def submit_part(
         self, name: str, part: Part, *, bpm: float, key: Key | None = None, end_beat: float | None = None
