@@ -202,6 +202,25 @@ def _rewrite(
     return buf.getvalue(), layout
 
 
+def _passages(spans, *, gap: float, tail: float) -> list[tuple[float, float, float]] | None:
+    """Merge note ``(start, end)`` spans separated by less than ``gap`` into passages and lay them back
+    to back, each followed by ``tail``: ``[(start, packed start, length)]``, or None when nothing would
+    be cut (one passage starting within ``gap`` of the beginning). Any time unit."""
+    passages: list[list[float]] = []
+    for start, end in sorted(spans):
+        if passages and start - passages[-1][1] < gap:
+            passages[-1][1] = max(passages[-1][1], end)
+        else:
+            passages.append([start, end])
+    if not passages or (len(passages) == 1 and passages[0][0] < gap):
+        return None
+    layout, cursor = [], 0.0
+    for start, end in passages:
+        layout.append((start, cursor, end - start + tail))
+        cursor += end - start + tail
+    return layout
+
+
 def _pack_silences(mf) -> list[tuple[float, float, float]] | None:
     """:func:`skip_silences` for a parsed MIDI file (``mido.MidiFile``, changed in place).
 
@@ -229,16 +248,10 @@ def _pack_silences(mf) -> list[tuple[float, float, float]] | None:
     if not notes:
         return None
     spt = tempo / 1e6 / mf.ticks_per_beat  # seconds per tick
-    gap, tail = MIN_SILENCE_S / spt, TAIL_S / spt
-    passages: list[list[float]] = []
-    for start, end in sorted(notes):
-        if passages and start - passages[-1][1] < gap:
-            passages[-1][1] = max(passages[-1][1], end)
-        else:
-            passages.append([start, end])
-    if len(passages) == 1 and passages[0][0] < gap:
+    layout = _passages(notes, gap=MIN_SILENCE_S / spt, tail=TAIL_S / spt)
+    if layout is None:
         return None
-    keep = [(int(a), int(b + tail)) for a, b in passages]  # tick spans kept, in order
+    keep = [(int(a), int(a + length)) for a, _, length in layout]  # tick spans kept, in order
     packed_at, cursor = [], 0
     for a, b in keep:
         packed_at.append(cursor)
@@ -504,7 +517,9 @@ def render_parts(
 
     Writes each part's varispeed MIDI directly (:func:`core.music.midi.encode_midi` with a scaled tempo
     and a pitch bend), so no MIDI has to be parsed and rewritten; the audio equals
-    ``render_stems({name: encode_midi([part], ...)})``.
+    ``render_stems({name: encode_midi([part], ...)})`` -- bit for bit unless long silences are skipped,
+    when the two paths (beats here, MIDI ticks there) may place a passage one synthesiser block (up to
+    1.3 ms) apart.
     """
     with StemRenderer(
         sr=sr, seconds=seconds, soundfont=soundfont, workers=1 if len(parts) <= 1 else workers
@@ -540,20 +555,10 @@ def skip_silences(part: Part, *, bpm: float) -> tuple[Part, float, list[tuple[fl
     if not part.notes:
         return None
     spb = 60.0 / float(bpm)
-    gap = MIN_SILENCE_S / spb
-    tail = TAIL_S / spb
-    passages: list[list[float]] = []
-    for n in sorted(part.notes, key=lambda x: x.start):
-        if passages and n.start - passages[-1][1] < gap:
-            passages[-1][1] = max(passages[-1][1], n.end)
-        else:
-            passages.append([n.start, n.end])
-    if len(passages) == 1 and passages[0][0] < gap:
+    layout = _passages([(n.start, n.end) for n in part.notes], gap=MIN_SILENCE_S / spb, tail=TAIL_S / spb)
+    if layout is None:
         return None
-    layout, cursor = [], 0.0
-    for start, end in passages:
-        layout.append((start, cursor, end - start + tail))
-        cursor += end - start + tail
+    cursor = layout[-1][1] + layout[-1][2]
     notes = []
     for n in part.notes:
         k = max(i for i, (start, _, _) in enumerate(layout) if start <= n.start + 1e-9)
