@@ -280,26 +280,15 @@ with c1:
 with c2:
     st.write("Change levels, effects, tempo or key of each part in the editor.")
     if st.button("Open in editor", key="ab_open_editor"):
-        from sqlmodel import Session
+        from components.editor_link import save_and_open_in_editor
+        from core.editor.project import from_audio_stems
 
-        from core.editor.project import StorageSources, from_audio_stems, save_project
+        def build(sources):
+            stems = {k: result.stems[k] for k in ("original", "drums", "bass")}
+            a = result.analysis
+            return from_audio_stems(
+                stems, sources=sources, title=f"{name} (with beats)", sr=result.sr, tempo_bpm=a.tempo_bpm,
+                key=a.key, chords=a.chords,
+            )  # fmt: skip
 
-        try:
-            with st.spinner("Saving the project…"), Session(resources.engine()) as session:
-                project = from_audio_stems(
-                    {k: result.stems[k] for k in ("original", "drums", "bass")},
-                    sources=StorageSources(resources.storage()), title=f"{name} (with beats)", sr=result.sr,
-                    tempo_bpm=result.analysis.tempo_bpm, key=result.analysis.key,
-                    chords=result.analysis.chords,
-                )  # fmt: skip
-                pid = save_project(session, resources.storage(), owner_id=user.id, project=project)
-        except StudioError as exc:
-            st.error(str(exc))
-        else:
-            st.session_state["editor_project_id"] = pid
-            from streamlit.errors import StreamlitAPIException
-
-            try:
-                st.switch_page("pages/editor.py")
-            except StreamlitAPIException:  # the editor page is not part of this app run
-                st.success(f"Saved as project #{pid}: open it from the editor.")
+        save_and_open_in_editor(build, user_id=user.id)

@@ -134,23 +134,10 @@ if song is not None:
     with c2:
         st.write("Edit volumes, effects, tempo and key, or add and remove instruments.")
         if st.button("Open in editor", key="gen_open_editor"):
-            from sqlmodel import Session
+            from components.editor_link import save_and_open_in_editor
+            from core.editor.project import from_song
 
-            from core.editor.project import StorageSources, from_song, save_project
-
-            try:
-                with st.spinner("Saving the project…"), Session(resources.engine()) as session:
-                    project = from_song(
-                        song, sources=StorageSources(resources.storage()), title=f"{song.genre} {song.mood}"
-                    )
-                    pid = save_project(session, resources.storage(), owner_id=user.id, project=project)
-            except StudioError as exc:
-                st.error(str(exc))
-            else:
-                st.session_state["editor_project_id"] = pid
-                from streamlit.errors import StreamlitAPIException
-
-                try:
-                    st.switch_page("pages/editor.py")
-                except StreamlitAPIException:  # the editor page is not part of this app run
-                    st.success(f"Saved as project #{pid}: open it from the editor.")
+            save_and_open_in_editor(
+                lambda sources: from_song(song, sources=sources, title=f"{song.genre} {song.mood}"),
+                user_id=user.id,
+            )
