@@ -39,6 +39,7 @@ import numpy as np
 
 from core.audio.checks import check_signal
 from core.errors import InputError, LimitError
+from core.music.arrange import DEFAULT_DRUM_PITCHES
 from core.progress import ProgressFn, report
 
 __all__ = [
@@ -71,7 +72,6 @@ MAX_ALIGN_S = 0.08
 _STEPS_PER_BEAT = 4
 _KICK = 0
 _MAX_BARS_PER_CALL = 256
-_DEFAULT_DRUM_PITCHES = (36, 38, 42, 46, 45, 48, 50, 49, 51)
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class BeatSamplers:
     drums: Any
     bass: Any
     drum_styles: tuple[str, ...] = ()
-    drum_pitches: tuple[int, ...] = _DEFAULT_DRUM_PITCHES
+    drum_pitches: tuple[int, ...] = DEFAULT_DRUM_PITCHES
 
 
 def load_beat_samplers() -> BeatSamplers:
@@ -639,7 +639,7 @@ def add_beats(
     samplers = samplers if samplers is not None else load_beat_samplers()
     styles = tuple(getattr(samplers, "drum_styles", ()) or ())
     style_name = _resolve_style(style, genre, a.tempo_bpm, styles)
-    pitches = tuple(getattr(samplers, "drum_pitches", ()) or _DEFAULT_DRUM_PITCHES)
+    pitches = tuple(getattr(samplers, "drum_pitches", ()) or DEFAULT_DRUM_PITCHES)
 
     # grid: bars from the downbeat before (or at) the first detected beat to the bar holding the last
     bpb = int(a.beats_per_bar)
