@@ -561,7 +561,7 @@ def remix(
         Feature weights ``(filters, 1025, kernel)`` to use instead of the seeded random network
         (e.g. a trained one, compared in the bench).
     out_sr : int
-        Output sample rate (the project rate).
+        Output sample rate (the project rate), 8000-192000 Hz.
 
     Returns
     -------
@@ -579,6 +579,7 @@ def remix(
     if style_sr is None:
         style_sr = sr
     style_sr = check_sample_rate(style_sr, min_sr=MIN_SR, max_sr=MAX_SR, what="style sample rate")
+    out_sr = check_sample_rate(out_sr, what="output sample rate")  # what is mastered and stored
     if not isinstance(strength, int | float) or not 0.0 <= float(strength) <= 1.0:
         raise InputError(f"strength must be between 0 and 1; got {strength!r}")
     strength = float(strength)

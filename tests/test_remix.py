@@ -194,6 +194,7 @@ def test_chunks_cover_everything_with_overlaps():
             "style sample rate .* between 1000 and 384000 Hz, got 999",
         ),
         (melody(2.0), beat(2.0), {"style_sr": 48000.0}, "style sample rate .* got 48000.0"),
+        (melody(2.0), beat(2.0), {"out_sr": 4000}, "output sample rate .* 8000 and 192000 Hz, got 4000"),
     ],
 )
 def test_bad_input_gives_a_clear_error(content, style, kwargs, match):
