@@ -106,6 +106,32 @@ def octave_ok(est: float, truth: float, tolerance: float = 0.04) -> bool:
     return any(abs(est - truth * r) <= tolerance * truth * r for r in (1.0, 2.0, 0.5, 3.0, 1 / 3))
 
 
+class TempoScore:
+    """Tempo accuracy over songs: share within 4 % of the truth, "accuracy 2", and the misses."""
+
+    def __init__(self) -> None:
+        self.ok: list[bool] = []
+        self.ok2: list[bool] = []
+        self.misses: list[str] = []
+
+    def add(self, name: str, est: float, truth: float) -> None:
+        self.ok.append(abs(est - truth) <= 0.04 * truth)
+        self.ok2.append(octave_ok(est, truth))
+        if not self.ok[-1]:
+            self.misses.append(f"{name} {truth:.1f}->{est:.1f}")
+
+    def print(self, *, width: int) -> None:
+        """Print the accuracy line and the misses, labels padded to ``width`` characters."""
+        n = len(self.ok)
+        print(
+            f"{'tempo accuracy (within 4%):':<{width}}{np.mean(self.ok) * 100:5.1f} % "
+            f"({n - int(np.sum(self.ok))} misses; accuracy 2, octave errors allowed: "
+            f"{np.mean(self.ok2) * 100:.1f} %)"
+        )
+        if self.misses:
+            print(f"{'  tempo misses (song true->found):':<{width}}{', '.join(self.misses)}")
+
+
 def load_truth(folder: Path) -> dict:
     rows = np.loadtxt(folder / "beat_midi.txt", ndmin=2)
     beats = rows[:, 0]
@@ -236,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     analyze(np.random.default_rng(0).uniform(-0.1, 0.1, (2, SR * 5)).astype(np.float32), sr=SR)
     warmup = time.perf_counter() - t0
 
-    tempo_ok, tempo_ok2, misses = [], [], []
+    tempo = TempoScore()
     beat_f, down_f, key_ok = [], [], []
     chord_c = chord_n = 0
     seconds = audio_seconds = 0.0
@@ -249,10 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds += dt
         audio_seconds += a.duration_s
         est_tempo = a.tempo_bpm or 0.0
-        tempo_ok.append(abs(est_tempo - truth["tempo"]) <= 0.04 * truth["tempo"])
-        tempo_ok2.append(octave_ok(est_tempo, truth["tempo"]))
-        if not tempo_ok[-1]:
-            misses.append(f"{folder.name} {truth['tempo']:.1f}->{est_tempo:.1f}")
+        tempo.add(folder.name, est_tempo, truth["tempo"])
         beat_f.append(f_measure(truth["beats"], np.array(a.beats)))
         down_f.append(f_measure(truth["downbeats"], np.array(a.downbeats)))
         est_key = None
@@ -276,13 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         f"POP909 {args.split} songs: {n} ({folders[0].name}-{folders[-1].name}; MELODY+BRIDGE+PIANO rendered "
         f"with TimGM6mb.sf2), {audio_seconds / 60:.1f} min of audio"
     )
-    print(
-        f"tempo accuracy (within 4%):       {np.mean(tempo_ok) * 100:5.1f} % "
-        f"({n - int(np.sum(tempo_ok))} misses; accuracy 2, octave errors allowed: "
-        f"{np.mean(tempo_ok2) * 100:.1f} %)"
-    )
-    if misses:
-        print(f"  tempo misses (song true->found):  {', '.join(misses)}")
+    tempo.print(width=34)
     print(f"beat F-measure (+-70 ms):         {np.mean(beat_f):.3f}")
     print(f"downbeat F-measure (+-70 ms):     {np.mean(down_f):.3f}")
     print(f"key accuracy (tonic + mode):      {np.mean(key_ok) * 100:5.1f} %")
