@@ -129,7 +129,8 @@ class TempoScore:
             f"{np.mean(self.ok2) * 100:.1f} %)"
         )
         if self.misses:
-            print(f"{'  tempo misses (song true->found):':<{width}}{', '.join(self.misses)}")
+            label = "  tempo misses (song true->found):"
+            print(f"{label:<{max(width, len(label) + 2)}}{', '.join(self.misses)}")
 
 
 def load_truth(folder: Path) -> dict:
