@@ -117,3 +117,11 @@ def make_track(engine, storage, owner_id: int, title: str = "Song", visibility: 
             **kw,
         )
         return track.id
+
+
+def page_texts(at) -> str:
+    """Every text an AppTest run shows: markdown, titles, subheaders, captions and the alert boxes."""
+    parts = [m.value for m in at.markdown] + [t.value for t in at.title] + [c.value for c in at.caption]
+    parts += [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.error]
+    parts += [e.value for e in at.success] + [s.value for s in at.subheader]
+    return "\n".join(str(p) for p in parts)

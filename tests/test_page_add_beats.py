@@ -7,18 +7,11 @@ import streamlit as st
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import SR, make_user
+from tests.conftest import SR, make_user, page_texts
 from tests.test_beats import make_song
 
 PAGE = "../pages/add_beats.py"
 TIMEOUT = 240
-
-
-def _texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [t.value for t in at.title] + [c.value for c in at.caption]
-    parts += [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.error]
-    parts += [e.value for e in at.success] + [s.value for s in at.subheader]
-    return "\n".join(str(p) for p in parts)
 
 
 @pytest.fixture
@@ -46,7 +39,7 @@ def test_guest_must_log_in(db):
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception
-    assert "log in" in _texts(at).lower()
+    assert "log in" in page_texts(at).lower()
     assert [b.key for b in at.button] == ["require_user_login"]
     assert not at.radio and not at.get("plotly_chart")
 
@@ -90,7 +83,7 @@ def test_library_song_analysed_corrected_beats_added_ab_saved_and_opened(db, cle
     next(b for b in at.button if b.label == "Add beats").click().run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert "Result" in _texts(at)
+    assert "Result" in page_texts(at)
     assert at.session_state["ab_request"]["seed"] == 3 and at.session_state["ab_request"]["duck"] is False
     assert len(at.get("audio")) >= 1
 
@@ -102,7 +95,7 @@ def test_library_song_analysed_corrected_beats_added_ab_saved_and_opened(db, cle
     save = next(b for b in at.button if b.label == "Save to library")
     save.click().run()
     assert not at.exception, at.exception
-    assert "Saved" in _texts(at)
+    assert "Saved" in page_texts(at)
     from sqlmodel import select
 
     from core.db.models import Track
@@ -131,7 +124,7 @@ def test_empty_library_says_so(db, clean_caches):
     at.run()
     at.radio(key="ab_source").set_value("My library").run()
     assert not at.exception
-    assert "no tracks yet" in _texts(at)
+    assert "no tracks yet" in page_texts(at)
 
 
 def test_too_short_song_gets_a_clear_message(db, clean_caches):

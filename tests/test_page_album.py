@@ -7,16 +7,10 @@ import json
 from sqlmodel import Session, select
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_track, make_user
+from tests.conftest import make_track, make_user, page_texts
 
 PAGE = "../pages/album.py"
 TIMEOUT = 120
-
-
-def _texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.info]
-    parts += [e.value for e in at.success] + [e.value for e in at.error]
-    return "\n".join(str(p) for p in parts)
 
 
 def _make(at: AppTest, name: str = "Neon Skyline", artist: str = "Mira Vale", genre: str = "edm") -> AppTest:
@@ -39,12 +33,12 @@ def _page(user_id: int | None = None) -> AppTest:
 
 def test_guest_generates_covers_and_titles_but_cannot_save(db):
     at = _page()
-    assert "press **Make album**" in _texts(at)
+    assert "press **Make album**" in page_texts(at)
     _make(at)
     state = at.session_state["album_state"]
     titles = state["titles"]
     assert len(titles) == 12 and "Neon Skyline" in titles
-    text = _texts(at)
+    text = page_texts(at)
     for t in titles[:3]:
         assert t.split()[0] in text
     assert len(at.get("image")) == 4  # the gallery of cover candidates
@@ -69,11 +63,11 @@ def test_lock_and_regenerate_keeps_locked_titles(db):
 def test_bad_inputs_show_errors_not_crashes(db):
     at = _page()
     _make(at, name="   ")
-    assert "empty" in _texts(at)
+    assert "empty" in page_texts(at)
     _make(at, name="<script>alert(1)</script>", genre="any")
     assert at.session_state["album_state"]["name"] == "alert(1)"
     _make(at, name="東京の夜")
-    assert "Latin" in _texts(at)
+    assert "Latin" in page_texts(at)
 
 
 def test_logged_in_user_saves_album_and_sets_track_covers(db):
@@ -84,7 +78,7 @@ def test_logged_in_user_saves_album_and_sets_track_covers(db):
     titles = list(at.session_state["album_state"]["titles"])
     at.button(key="album_save").click().run()
     assert not at.exception, at.exception
-    assert "Saved" in _texts(at)
+    assert "Saved" in page_texts(at)
     from core.db.models import Album, Track
 
     with Session(engine) as s:
@@ -95,7 +89,7 @@ def test_logged_in_user_saves_album_and_sets_track_covers(db):
     at.multiselect(key="album_cover_tracks").select(track_id).run()
     at.button(key="album_use_cover").click().run()
     assert not at.exception, at.exception
-    assert "Cover set on 1 track" in _texts(at)
+    assert "Cover set on 1 track" in page_texts(at)
     with Session(engine) as s:
         t = s.get(Track, track_id)
         assert t.cover_key and storage.get(t.cover_key)[:8] == b"\x89PNG\r\n\x1a\n"

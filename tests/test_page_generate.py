@@ -6,17 +6,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_user
+from tests.conftest import make_user, page_texts
 
 PAGE = "../pages/generate.py"
 TIMEOUT = 120
-
-
-def _texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [t.value for t in at.title] + [c.value for c in at.caption]
-    parts += [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.error]
-    parts += [e.value for e in at.success] + [s.value for s in at.subheader]
-    return "\n".join(str(p) for p in parts)
 
 
 @pytest.fixture
@@ -37,7 +30,7 @@ def test_guest_sees_the_page_but_must_log_in(db):
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
-    text = _texts(at)
+    text = page_texts(at)
     assert "Generate a song" in text and "Log in or sign up to generate songs" in text
     assert not at.get("form")  # no generator for guests
 
@@ -65,7 +58,7 @@ def test_logged_in_user_generates_and_gets_players_piano_roll_downloads_and_acti
     _generate(at)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert "edm · energetic · A minor · 124 bpm · 5 s" in _texts(at)
+    assert "edm · energetic · A minor · 124 bpm · 5 s" in page_texts(at)
     assert len(at.get("audio")) == 2  # the mix and one stem
     assert [o for o in at.radio(key="gen_stem").options] == ["drums", "bass", "pad", "lead"]
     assert len(at.get("plotly_chart")) == 1

@@ -5,24 +5,17 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_track, make_user
+from tests.conftest import make_track, make_user, page_texts
 
 PAGE = "../pages/kpop.py"
 TIMEOUT = 120
-
-
-def _texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [t.value for t in at.title] + [c.value for c in at.caption]
-    parts += [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.error]
-    parts += [e.value for e in at.success] + [s.value for s in at.subheader]
-    return "\n".join(str(p) for p in parts)
 
 
 def test_guest_is_asked_to_log_in(db):
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
-    assert "Log in or sign up" in _texts(at)
+    assert "Log in or sign up" in page_texts(at)
     assert not at.tabs  # nothing of the generator is shown
 
 
@@ -41,7 +34,7 @@ def test_logged_in_user_generates_and_sees_player_spectrogram_and_save_form(db):
     at.run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert "Seed 3 · 5 s" in _texts(at)
+    assert "Seed 3 · 5 s" in page_texts(at)
     audio = at.get("audio")
     assert len(audio) == 1
     charts = at.get("plotly_chart")
@@ -66,7 +59,7 @@ def test_library_seed_without_a_song_and_training_with_too_few_songs_show_errors
     assert not at.exception, at.exception
     assert any("choose a song from your library" in e.value for e in at.error)
     assert not at.get("audio")
-    text = _texts(at)
+    text = page_texts(at)
     assert "60 minutes" in text and "one training at a time per user" in text  # limits stated
     at.button(key="FormSubmitter:kpop_train_form-Start training").click()
     at.run()
@@ -93,10 +86,10 @@ def test_training_runs_in_the_background_and_the_new_model_can_be_chosen(db):
     assert not at.error, [e.value for e in at.error]
     # the page (and any reload of it) shows the running job, or its result once it has finished
     deadline = time.monotonic() + 90
-    while "Training finished" not in _texts(at) and time.monotonic() < deadline:
+    while "Training finished" not in page_texts(at) and time.monotonic() < deadline:
         time.sleep(1.0)
         at.run()
-    text = _texts(at)
+    text = page_texts(at)
     assert "Training finished after 1 epoch;" in text, text
     labels = at.selectbox(key="kpop_model").options
     assert any(label.startswith("Sines (") for label in labels)

@@ -5,18 +5,11 @@ from __future__ import annotations
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_user
+from tests.conftest import make_user, page_texts
 from tests.test_remix import SR, beat, melody
 
 PAGE = "../pages/remix.py"
 TIMEOUT = 120
-
-
-def _texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [t.value for t in at.title] + [c.value for c in at.caption]
-    parts += [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.error]
-    parts += [e.value for e in at.success] + [s.value for s in at.subheader]
-    return "\n".join(str(p) for p in parts)
 
 
 def _publish(
@@ -35,7 +28,7 @@ def test_guest_is_asked_to_log_in(db):
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
-    assert "Log in or sign up to remix songs" in _texts(at)
+    assert "Log in or sign up to remix songs" in page_texts(at)
     assert not at.get("form")
     assert not at.slider
 
@@ -70,7 +63,7 @@ def test_remix_of_a_library_track_in_the_style_of_a_feed_track_end_to_end(db):
     at.run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert "Scale tune — Alice in the style of Beat loop — Bob" in _texts(at)
+    assert "Scale tune — Alice in the style of Beat loop — Bob" in page_texts(at)
     assert len(at.get("audio")) == 1
     assert len(at.get("plotly_chart")) == 3  # content, style and result spectrograms
     assert {b.label for b in at.get("download_button")} == {"Download WAV", "Download MP3"}

@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import Session, func, select
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_track, make_user
+from tests.conftest import make_track, make_user, page_texts
 
 APP = "../app.py"
 TIMEOUT = 60
@@ -26,13 +26,6 @@ def _app(page: str | None = None, *, user_id: int | None = None, query: dict | N
     return at
 
 
-def _texts(at: AppTest) -> str:
-    parts = [m.value for m in at.markdown] + [t.value for t in at.title] + [c.value for c in at.caption]
-    parts += [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.error]
-    parts += [e.value for e in at.success]
-    return "\n".join(str(p) for p in parts)
-
-
 def _count(engine, model) -> int:
     with Session(engine) as s:
         return s.exec(select(func.count()).select_from(model)).one()
@@ -41,8 +34,8 @@ def _count(engine, model) -> int:
 def test_guest_sees_empty_feed(db):
     at = _app()
     assert "BeatTok" in [t.value for t in at.title]
-    assert "Nothing here yet" in _texts(at)
-    assert "guest" in _texts(at)
+    assert "Nothing here yet" in page_texts(at)
+    assert "guest" in page_texts(at)
 
 
 def test_feed_lists_public_tracks_only_and_loads_more(db):
@@ -53,14 +46,14 @@ def test_feed_lists_public_tracks_only_and_loads_more(db):
     make_track(engine, storage, alice.id, title="Secret demo", visibility="private")
     make_track(engine, storage, alice.id, title="Link only", visibility="unlisted")
     at = _app()
-    text = _texts(at)
+    text = page_texts(at)
     assert "Public 11" in text and "Public 02" in text  # newest first, first batch of 10
     assert "Public 01" not in text
     assert "Secret demo" not in text and "Link only" not in text
     more = at.button(key="feed_more")
     assert "2 more" in more.label
     more.click().run()
-    text = _texts(at)
+    text = page_texts(at)
     assert "Public 00" in text and "Public 01" in text
     assert not any(b.key == "feed_more" for b in at.button)
 
@@ -72,11 +65,11 @@ def test_feed_filters_by_genre_and_search(db):
     make_track(engine, storage, alice.id, title="Pop hit", genre="pop")
     at = _app()
     at.selectbox(key="feed_genre").select("rock").run()
-    text = _texts(at)
+    text = page_texts(at)
     assert "Rock anthem" in text and "Pop hit" not in text
     at.selectbox(key="feed_genre").select("All").run()
     at.text_input(key="feed_query").input("pop").run()
-    text = _texts(at)
+    text = page_texts(at)
     assert "Pop hit" in text and "Rock anthem" not in text
 
 
@@ -133,8 +126,8 @@ def test_share_link_opens_visible_tracks_for_guests(db, visibility):
     with Session(engine) as s:
         token = s.get(Track, tid).share_token
     at = _app(query={"t": token})
-    assert "Shared song" in _texts(at)
-    assert "Track not found" not in _texts(at)
+    assert "Shared song" in page_texts(at)
+    assert "Track not found" not in page_texts(at)
 
 
 @pytest.mark.parametrize("case", ["private", "unknown", "deleted"])
@@ -159,14 +152,14 @@ def test_share_link_hides_private_unknown_and_deleted(db, case):
         with Session(engine) as s:
             delete_track(s, storage, track_id=tid, user_id=alice.id)
     at = _app(query={"t": token})
-    text = _texts(at)
+    text = page_texts(at)
     assert "Track not found" in text and "Hidden song" not in text
 
 
 @pytest.mark.parametrize("page", ["pages/upload.py", "pages/library.py"])
 def test_studio_pages_ask_guests_to_log_in(db, page):
     at = _app(page)
-    assert "Log in or sign up" in _texts(at)
+    assert "Log in or sign up" in page_texts(at)
 
 
 def test_upload_page_offers_upload_and_record(db):
@@ -191,7 +184,7 @@ def test_sign_up_log_out_and_log_in(db):
     assert not at.exception
     assert _count(engine, User) == 1
     assert at.session_state["user_id"]
-    assert "Welcome, Carol! You are logged in." in _texts(at)
+    assert "Welcome, Carol! You are logged in." in page_texts(at)
     # duplicate (case-insensitive) is refused and stores nothing
     at2 = _app("pages/account.py")
     at2.text_input(key="signup_name").input("Other")
@@ -200,14 +193,14 @@ def test_sign_up_log_out_and_log_in(db):
     at2.text_input(key="signup_pw1").input("another password")
     at2.text_input(key="signup_pw2").input("another password")
     at2.button[[b.label for b in at2.button].index("Create account")].click().run()
-    assert "already registered" in _texts(at2)
+    assert "already registered" in page_texts(at2)
     assert _count(engine, User) == 1
     # wrong password: generic message; right password: logged in
     at3 = _app("pages/account.py")
     at3.text_input(key="login_username").input("carol")
     at3.text_input(key="login_password").input("wrong password")
     at3.button[[b.label for b in at3.button].index("Log in")].click().run()
-    assert "Wrong username or password" in _texts(at3)
+    assert "Wrong username or password" in page_texts(at3)
     assert not at3.session_state["user_id"] if "user_id" in at3.session_state else True
     at3.text_input(key="login_password").input("a good password")
     at3.button[[b.label for b in at3.button].index("Log in")].click().run()
@@ -224,7 +217,7 @@ def test_library_edit_publish_and_delete(db):
         audio_key = s.get(Track, tid).audio_key
     assert storage.exists(audio_key)
     at = _app("pages/library.py", user_id=alice.id)
-    assert "Draft" in _texts(at)
+    assert "Draft" in page_texts(at)
     form_title = next(t for t in at.text_input if t.value == "Draft")
     form_title.input("Final mix")
     vis = next(s for s in at.selectbox if s.value == "private")
@@ -246,7 +239,7 @@ def test_other_users_cannot_see_private_tracks_in_library(db):
     alice, bob = make_user(engine), make_user(engine, "bob")
     make_track(engine, storage, alice.id, title="Alice private", visibility="private")
     at = _app("pages/library.py", user_id=bob.id)
-    assert "Alice private" not in _texts(at)
+    assert "Alice private" not in page_texts(at)
 
 
 def test_account_change_password_and_delete(db):
@@ -256,17 +249,17 @@ def test_account_change_password_and_delete(db):
     alice = make_user(engine)
     make_track(engine, storage, alice.id, title="Mine")
     at = _app("pages/account.py", user_id=alice.id)
-    assert "Your account" in _texts(at)
+    assert "Your account" in page_texts(at)
     pw = next(t for t in at.text_input if t.label == "Current password")
     pw.input("correct horse 1")
     next(t for t in at.text_input if t.label == "New password").input("new password 2")
     next(t for t in at.text_input if t.label == "Repeat new password").input("new password 2")
     at.button[[b.label for b in at.button].index("Change password")].click().run()
-    assert "Password changed" in _texts(at)
+    assert "Password changed" in page_texts(at)
     at.text_input(key="delete_pw").input("new password 2")
     next(c for c in at.checkbox if "delete everything" in c.label).check()
     at.button[[b.label for b in at.button].index("Delete my account")].click().run()
-    assert "was deleted" in _texts(at)
+    assert "was deleted" in page_texts(at)
     assert _count(engine, User) == 0 and _count(engine, Track) == 0
 
 
@@ -278,4 +271,4 @@ def test_library_opens_a_track_in_the_editor(db):
     assert "Projects (0)" in [t.label for t in at.tabs]
     at.button(key=f"edit_in_editor_{tid}").click().run()
     assert not at.exception, at.exception
-    assert "Edit me" in _texts(at) + "".join(t.value for t in at.text_input)
+    assert "Edit me" in page_texts(at) + "".join(t.value for t in at.text_input)
