@@ -101,3 +101,20 @@ def chromium_browser():
             yield browser
         finally:
             browser.close()
+
+
+def visible(locator):
+    """The first visible element of ``locator`` (Streamlit keeps hidden copies of some widgets)."""
+    return locator.locator("visible=true").first
+
+
+def sign_up(page, *, artist: str, username: str, email: str, password: str) -> None:
+    """Fill the Account page's sign-up tab (already open) and wait until the new user is logged in."""
+    page.get_by_role("tab", name="Sign up").click()
+    visible(page.get_by_role("textbox", name="Artist name", exact=True)).fill(artist)
+    visible(page.get_by_role("textbox", name="Username", exact=True)).fill(username)
+    visible(page.get_by_role("textbox", name="Email", exact=True)).fill(email)
+    visible(page.get_by_role("textbox", name="Password", exact=True)).fill(password)
+    visible(page.get_by_role("textbox", name="Repeat password", exact=True)).fill(password)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_text("You are logged in").first.wait_for()

@@ -7,17 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium_browser, require_chromium, streamlit_server
+from tests.browser import chromium_browser, require_chromium, sign_up, streamlit_server
 from tests.conftest import SR
 from tests.test_beats import make_song
 
 pytestmark = pytest.mark.browser
 WAIT = 180_000
 USER, PASSWORD = "e2e_beats", "e2e password 1"
-
-
-def _visible(locator):
-    return locator.locator("visible=true").first
 
 
 def test_upload_add_drums_and_bass_ab_and_save(tmp_path, _isolated_data_dir):
@@ -42,14 +38,7 @@ def test_upload_add_drums_and_bass_ab_and_save(tmp_path, _isolated_data_dir):
 def _journey(page, base: str, song: Path) -> None:
     page.goto(base)
     page.get_by_role("link", name="Account").first.click()
-    page.get_by_role("tab", name="Sign up").click()
-    _visible(page.get_by_role("textbox", name="Artist name", exact=True)).fill("E2E Beats")
-    _visible(page.get_by_role("textbox", name="Username", exact=True)).fill(USER)
-    _visible(page.get_by_role("textbox", name="Email", exact=True)).fill("e2e-beats@example.com")
-    _visible(page.get_by_role("textbox", name="Password", exact=True)).fill(PASSWORD)
-    _visible(page.get_by_role("textbox", name="Repeat password", exact=True)).fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.get_by_text("You are logged in").first.wait_for()
+    sign_up(page, artist="E2E Beats", username=USER, email="e2e-beats@example.com", password=PASSWORD)
 
     # upload the song: the analysis shows tempo and key
     page.get_by_role("link", name="Add beats").first.click()

@@ -12,16 +12,12 @@ import re
 import pytest
 
 from tests import browser
-from tests.browser import chromium_browser, require_chromium, streamlit_server
+from tests.browser import chromium_browser, require_chromium, sign_up, streamlit_server, visible
 from tests.conftest import SR
 
 pytestmark = pytest.mark.browser
 WAIT = 120_000
 USER, PASSWORD = "e2e_editor", "e2e password 1"
-
-
-def _visible(locator):
-    return locator.locator("visible=true").first
 
 
 def _nav(page, label: str) -> None:
@@ -111,21 +107,14 @@ def _journey(page, base: str, *, use_generate: bool) -> None:
     page.goto(base)
     _nav(page, "Account")
     if use_generate:
-        page.get_by_role("tab", name="Sign up").click()
-        _visible(page.get_by_role("textbox", name="Artist name", exact=True)).fill("E2E Editor")
-        _visible(page.get_by_role("textbox", name="Username", exact=True)).fill(USER)
-        _visible(page.get_by_role("textbox", name="Email", exact=True)).fill("e2e-editor@example.com")
-        _visible(page.get_by_role("textbox", name="Password", exact=True)).fill(PASSWORD)
-        _visible(page.get_by_role("textbox", name="Repeat password", exact=True)).fill(PASSWORD)
-        page.get_by_role("button", name="Create account").click()
-        page.get_by_text("You are logged in").first.wait_for()
+        sign_up(page, artist="E2E Editor", username=USER, email="e2e-editor@example.com", password=PASSWORD)
         # generate a song with the form's defaults and open it in the editor
         _nav(page, "Generate")
         page.get_by_role("button", name="Generate").click()
         page.get_by_role("button", name="Open in editor").click()
     else:
-        _visible(page.get_by_role("textbox", name="Username", exact=True)).fill(USER)
-        _visible(page.get_by_role("textbox", name="Password", exact=True)).fill(PASSWORD)
+        visible(page.get_by_role("textbox", name="Username", exact=True)).fill(USER)
+        visible(page.get_by_role("textbox", name="Password", exact=True)).fill(PASSWORD)
         page.get_by_role("button", name="Log in").click()
         page.get_by_text("You are logged in").first.wait_for()
         _nav(page, "Editor")
@@ -136,7 +125,7 @@ def _journey(page, base: str, *, use_generate: bool) -> None:
 
     # change the tempo: +10 bpm with the keyboard (0.5 bpm per step)
     page.get_by_role("tab", name="Tempo & key").click()
-    slider = _visible(page.get_by_role("slider"))
+    slider = visible(page.get_by_role("slider"))
     slider.focus()
     for _ in range(20):
         slider.press("ArrowRight")
@@ -147,20 +136,20 @@ def _journey(page, base: str, *, use_generate: bool) -> None:
 
     # add a reverb on the master bus
     page.get_by_role("tab", name="Master").click()
-    combo = _visible(page.get_by_role("combobox", name="Master effects"))
+    combo = visible(page.get_by_role("combobox", name="Master effects"))
     combo.click()
     combo.press_sequentially("Reverb")
     combo.press("Enter")
     page.keyboard.press("Escape")
     page.get_by_text("room size").first.wait_for()  # the reverb's parameters are shown
-    _visible(page.get_by_role("button", name="Apply effects")).click()
+    visible(page.get_by_role("button", name="Apply effects")).click()
     page.get_by_text("Master effects: reverb").first.wait_for()
 
     # export the mix as MP3
     page.get_by_role("tab", name="Export").click()
-    _visible(page.get_by_role("button", name="Prepare download")).click()
+    visible(page.get_by_role("button", name="Prepare download")).click()
     with page.expect_download() as dl:
-        _visible(page.get_by_role("button", name=re.compile(r"Download .*\.mp3"))).click()
+        visible(page.get_by_role("button", name=re.compile(r"Download .*\.mp3"))).click()
     data = dl.value.path().read_bytes()
     assert dl.value.suggested_filename.endswith(".mp3")
     y = decode(data, filename="edit.mp3")

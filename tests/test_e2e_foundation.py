@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.browser import chromium_browser, require_chromium, streamlit_server
+from tests.browser import chromium_browser, require_chromium, sign_up, streamlit_server, visible
 from tests.conftest import click_track, sine
 
 pytestmark = pytest.mark.browser
@@ -23,10 +23,6 @@ def _wav_file(path):
     sf.write(buf, y.T, 44100, format="WAV", subtype="PCM_16")
     path.write_bytes(buf.getvalue())
     return path
-
-
-def _visible(locator):
-    return locator.locator("visible=true").first
 
 
 def _choose(page, label: str, option, tries: int = 4) -> None:
@@ -80,20 +76,14 @@ def _journey(page, browser, base, wav):
 
         # sign up
         _nav(page, "Account", page.get_by_role("tab", name="Sign up"))
-        page.get_by_role("tab", name="Sign up").click()
-        _visible(page.get_by_role("textbox", name="Artist name", exact=True)).fill("E2E Artist")
-        _visible(page.get_by_role("textbox", name="Username", exact=True)).fill("e2e_artist")
-        _visible(page.get_by_role("textbox", name="Email", exact=True)).fill("e2e@example.com")
-        _visible(page.get_by_role("textbox", name="Password", exact=True)).fill("e2e password 1")
-        _visible(page.get_by_role("textbox", name="Repeat password", exact=True)).fill("e2e password 1")
-        page.get_by_role("button", name="Create account").click()
-        page.get_by_text("You are logged in").first.wait_for()
+        pw = "e2e password 1"
+        sign_up(page, artist="E2E Artist", username="e2e_artist", email="e2e@example.com", password=pw)
 
         # upload a generated WAV, see the analysis, publish it
         _nav(page, "Upload", page.get_by_text("Choose an audio file").first)
         page.locator("input[type=file]").first.set_input_files(str(wav))
         page.get_by_text("Tempo").first.wait_for()
-        title = _visible(page.get_by_role("textbox", name="Title", exact=True))
+        title = visible(page.get_by_role("textbox", name="Title", exact=True))
         title.fill("E2E Groove")
         _choose(page, "Visibility", re.compile("Public"))
         page.get_by_role("button", name="Save to library").click()
