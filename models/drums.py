@@ -217,7 +217,7 @@ def sample(
 
     rng = np.random.default_rng(seed)
     cfg = model.cfg
-    net = NumpyLSTM(model.lstm)
+    net = NumpyLSTM.of(model.lstm)
     w_head, b_head = linear_np(model.head)
     style_vec = model.style_emb.weight.detach().float().numpy()[style_idx]
     log_density = float(np.log(density))

@@ -261,3 +261,89 @@ def test_parts_and_midi_skip_the_same_silences():
         return np.sqrt(np.square(y[:, : y.shape[1] // hop * hop]).reshape(2, -1, hop).mean(axis=(0, 2)))
 
     assert np.corrcoef(env(a), env(b))[0, 1] > 0.99
+
+
+def _long_part() -> Part:
+    """100 s at 120 bpm: a short note every beat, and a held C4 that a later piece strikes again."""
+    notes = [Note(float(b), b + 0.5, 52 + b % 5, 100) for b in range(200)]
+    notes.append(Note(60.0, 160.0, 60, 90))  # held from 30 s, struck again at 70.5 s
+    notes += [Note(float(b), b + 1.0, 60, 90) for b in (141, 150)]
+    return Part("lead", program=80, notes=notes)
+
+
+def test_split_part_cuts_at_note_starts_and_keeps_every_note_once():
+    from core.music.render import PIECE_S, TAIL_S, split_part
+
+    part = _long_part()
+    pieces = split_part(part, bpm=120.0, end_beat=210.0)
+    starts = [a for a, _, _ in pieces]
+    assert len(pieces) == int(np.ceil(105.0 / PIECE_S)) and starts[0] == 0.0
+    assert all(a in {n.start for n in part.notes} for a in starts[1:])  # cuts at note starts
+    assert all(abs(b - a - 210.0 / len(pieces)) < 2 for a, b in zip(starts, starts[1:], strict=False))
+    back = sorted((a + n.start, n.pitch) for a, piece, _ in pieces for n in piece.notes)
+    assert back == sorted((n.start, n.pitch) for n in part.notes)  # every note once, in place
+    for k, (a, piece, end) in enumerate(pieces):
+        assert min(n.start for n in piece.notes) == 0.0
+        if k < len(pieces) - 1:  # a middle piece lasts TAIL_S (in beats) past its last note
+            assert end == pytest.approx(max(n.end for n in piece.notes) + TAIL_S * 2)
+        else:
+            assert end == pytest.approx(210.0 - a)
+    # the held C4 ends where C4 starts again (beat 141), as one render of the whole part would
+    held = [a + n.end for a, piece, _ in pieces for n in piece.notes if n.pitch == 60 and a + n.start == 60.0]
+    assert held == [141.0]
+    short = Part("keys", notes=[Note(0, 1, 60, 90)])
+    assert split_part(short, bpm=120.0, end_beat=8.0) == [(0.0, short, 8.0)]
+
+
+def _env(y: np.ndarray, hop: int = 2205) -> np.ndarray:
+    return np.sqrt(np.square(y[:, : y.shape[1] // hop * hop]).reshape(2, -1, hop).mean(axis=(0, 2)))
+
+
+def test_long_stems_render_in_pieces_that_sound_as_one_render(monkeypatch):
+    import core.music.render as R
+
+    part = _long_part()
+    whole_midi = encode_midi([part], bpm=120.0, end_beat=210)
+    pieces = render_parts({"lead": part}, bpm=120.0, end_beat=210, sr=SR, seconds=105.0, workers=2)["lead"]
+    in_process = render_parts({"lead": part}, bpm=120.0, end_beat=210, sr=SR, seconds=105.0, workers=1)[
+        "lead"
+    ]
+    assert np.array_equal(pieces, in_process)  # the cuts do not depend on the number of cores
+    from_midi = render_stems({"lead": whole_midi}, sr=SR, seconds=105.0, workers=2)["lead"]
+    monkeypatch.setattr(R, "PIECE_S", 1e9)
+    whole = render_parts({"lead": part}, bpm=120.0, end_beat=210, sr=SR, seconds=105.0, workers=1)["lead"]
+    assert pieces.shape == whole.shape == from_midi.shape == (2, 105 * SR)
+    loud = _env(whole) > 1e-3
+    for y in (pieces, from_midi):
+        # 50 ms levels within 1 dB nearly everywhere (notes start on the exact sample in a piece,
+        # on the synthesiser's 64-sample block in one render), and every onset in place
+        diff = np.abs(20 * np.log10(_env(y)[loud] / _env(whole)[loud]))
+        assert np.median(diff) < 0.05 and np.mean(diff > 1.0) < 0.01
+        assert np.corrcoef(_env(y), _env(whole))[0, 1] > 0.999
+        hits_a, hits_b = _onsets(y, SR), _onsets(whole, SR)
+        assert len(hits_a) == len(hits_b) and np.abs(hits_a - hits_b).max() < 0.0015
+
+
+def test_midi_files_split_at_the_same_note_starts_only_with_one_tempo():
+    import io
+
+    import mido
+
+    from core.music.render import _split_midi, split_part
+
+    part = _long_part()
+    midi = encode_midi([part], bpm=120.0, end_beat=210)
+    pieces = _split_midi(mido.MidiFile(file=io.BytesIO(midi)))
+    assert [round(s, 6) for _, s, _ in pieces] == [
+        a / 2 for a, _, _ in split_part(part, bpm=120.0, end_beat=210)
+    ]
+    assert [last for _, _, last in pieces] == [False] * (len(pieces) - 1) + [True]
+    # each piece keeps the program and starts with a note
+    for piece, _, _ in pieces:
+        msgs = [m for m in mido.merge_tracks(piece.tracks)]
+        assert any(m.type == "program_change" for m in msgs)
+        notes = [m for m in msgs if m.type == "note_on" and m.velocity > 0]
+        assert notes and sum(m.time for m in msgs[: msgs.index(notes[0]) + 1]) == 0
+    mf = mido.MidiFile(file=io.BytesIO(midi))
+    mf.tracks[0].insert(1, mido.MetaMessage("set_tempo", tempo=400000, time=960))
+    assert _split_midi(mf) is None

@@ -224,16 +224,44 @@ def _blas():
     return ThreadpoolController()
 
 
-def _interpolated_peaks(padded: np.ndarray, rows: np.ndarray | None, out: np.ndarray) -> None:
-    """``out = max(out, |interpolated values|)`` for one zero-padded channel.
+def _interpolated_peaks(x: np.ndarray, rows: np.ndarray | None, out: np.ndarray) -> None:
+    """``out = max(out, |interpolated values|)`` for one channel ``x``.
 
-    ``padded`` is the channel with 6 zeros on each side; ``rows`` the sample indices to compute (None:
-    all, with ``out`` the full envelope) -- ``out`` holds one value per row.
+    ``rows`` are the sample indices to compute, sorted (None: all, with ``out`` the full envelope) --
+    ``out`` holds one value per row. Samples beyond the ends count as zeros; only the ``_WINDOW // 2``
+    samples at each end are read from small zero-padded copies, the rest straight from ``x``.
     """
     from numpy.lib.stride_tricks import sliding_window_view
 
+    half = _WINDOW // 2
+    n = x.size
+    if n < 4 * _WINDOW:  # short: one zero-padded copy
+        padded = np.zeros(n + 2 * half, np.float32)
+        padded[half : half + n] = x
+        _window_peaks(sliding_window_view(padded, _WINDOW), rows, out)
+        return
+    head = np.zeros(3 * half, np.float32)
+    head[half:] = x[: 2 * half]
+    tail = np.zeros(3 * half, np.float32)
+    tail[: 2 * half] = x[n - 2 * half :]
+    # (windows, first sample they centre, last sample + 1)
+    parts = (
+        (sliding_window_view(head, _WINDOW), 0, half),
+        (sliding_window_view(x, _WINDOW), half, n - half),
+        (sliding_window_view(tail, _WINDOW), n - half, n),
+    )
+    for windows, lo, hi in parts:
+        if rows is None:
+            _window_peaks(windows[: hi - lo], None, out[lo:hi])
+        else:
+            a, b = np.searchsorted(rows, [lo, hi])
+            if b > a:
+                _window_peaks(windows, rows[a:b] - lo, out[a:b])
+
+
+def _window_peaks(windows: np.ndarray, rows: np.ndarray | None, out: np.ndarray) -> None:
+    """``out = max(out, |interpolated values|)`` of ``windows`` (all, or the given ones)."""
     kernel = _window_kernel()
-    windows = sliding_window_view(padded, _WINDOW)
     total = windows.shape[0] if rows is None else rows.size
     with _blas().limit(limits=1, user_api="blas"):
         for a in range(0, total, _CHUNK):
@@ -284,12 +312,9 @@ def _tp_envelope(y: np.ndarray, floor: float | None = None) -> np.ndarray:
             return absmax
         if rows.size > 0.3 * n:
             rows = None
-    half = _WINDOW // 2
     env = absmax.copy() if rows is None else absmax[rows]
     for c in range(y.shape[0]):
-        padded = np.zeros(n + 2 * half, np.float32)
-        padded[half : half + n] = y[c]
-        _interpolated_peaks(padded, rows, env)
+        _interpolated_peaks(np.ascontiguousarray(y[c], dtype=np.float32), rows, env)
     if rows is None:
         return env
     absmax[rows] = env

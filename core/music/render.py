@@ -16,9 +16,10 @@ resampled with :func:`scipy.signal.resample_poly` instead.
 Several stems are rendered in parallel **processes**: a :class:`StemRenderer` starts one tiny helper
 interpreter per core (``python -I -c ...`` importing only ``midirenderer``) as soon as it is created,
 so their start-up overlaps the writing of the song, and sends them one stem after another through a
-pipe; stems use every core. Long silences inside a part are not synthesised (:func:`skip_silences`).
-Rendering is deterministic: the same MIDI and soundfont give bit-identical audio, in one process or
-several.
+pipe; stems use every core. A stem longer than :data:`PIECE_S` is cut at note starts into pieces that
+render at once (:func:`split_part`), so no core waits for one long stem at the end. Long silences
+inside a part are not synthesised (:func:`skip_silences`). Rendering is deterministic: the same MIDI
+and soundfont give bit-identical audio, in one process or several (the cuts depend only on the notes).
 
 The soundfont is pretty_midi's bundled General MIDI ``TimGM6mb.sf2`` unless the ``SOUNDFONT`` setting
 (or the ``soundfont`` argument) names another ``.sf2`` file.
@@ -41,6 +42,7 @@ import os
 import queue
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from math import gcd
@@ -155,13 +157,26 @@ def rewrite_midi(
     InputError
         For corrupt MIDI data.
     """
-    return _rewrite(midi, time_scale=time_scale, transpose=transpose, bend=bend)[0]
+    pieces = _rewrite(midi, time_scale=time_scale, transpose=transpose, bend=bend)
+    return None if pieces is None else pieces[0][0]
 
 
 def _rewrite(
-    midi: bytes, *, time_scale: float = 1.0, transpose: int = 0, bend: int | None = None, pack: bool = False
-) -> tuple[bytes | None, list | None]:
-    """:func:`rewrite_midi`, and with ``pack`` also :func:`_pack_silences` (its layout is returned)."""
+    midi: bytes,
+    *,
+    time_scale: float = 1.0,
+    transpose: int = 0,
+    bend: int | None = None,
+    pack: bool = False,
+    split: bool = False,
+) -> list[tuple[bytes, list | None, float, bool]] | None:
+    """:func:`rewrite_midi`, with ``split`` cut into pieces (:func:`_split_midi`) and with ``pack`` each
+    piece's long silences cut out (:func:`_pack_silences`).
+
+    Returns ``[(bytes, layout, start s, is last)]`` per piece (one piece without ``split`` or when there
+    is nothing to cut; start and layout in the file's own seconds, before ``time_scale``), or None as
+    :func:`rewrite_midi`.
+    """
     import mido
 
     try:
@@ -169,7 +184,7 @@ def _rewrite(
     except Exception as exc:  # mido raises many types for corrupt files
         raise InputError(f"Corrupt MIDI data: {exc}") from exc
     if mf.type == 2:
-        return (None if bend is not None else bytes(midi)), None
+        return None if bend is not None else [(bytes(midi), None, 0.0, True)]
     channels: set[int] = set()
     has_tempo = False
     for track in mf.tracks:
@@ -177,13 +192,25 @@ def _rewrite(
             if bend is not None and (
                 msg.type == "pitchwheel" or (msg.type == "control_change" and msg.control in (100, 101))
             ):
-                return None, None
+                return None
             if msg.type == "set_tempo":
                 has_tempo = True
             elif hasattr(msg, "channel"):
                 channels.add(msg.channel)
-    layout = _pack_silences(mf) if pack else None
-    semis = int(transpose)
+    pieces = (_split_midi(mf) if split else None) or [(mf, 0.0, True)]
+    out = []
+    for piece, start, last in pieces:
+        layout = _pack_silences(piece) if pack else None
+        out.append(
+            (_transform(piece, time_scale, int(transpose), bend, channels, has_tempo), layout, start, last)
+        )
+    return out
+
+
+def _transform(mf, time_scale: float, semis: int, bend: int | None, channels: set, has_tempo: bool) -> bytes:
+    """Scale the tempo, transpose and bend a parsed MIDI file (changed in place); its bytes."""
+    import mido
+
     for ti, track in enumerate(mf.tracks):
         new = mido.MidiTrack()
         if ti == 0 and not has_tempo and time_scale != 1.0:
@@ -199,7 +226,7 @@ def _rewrite(
         mf.tracks[ti] = new
     buf = io.BytesIO()
     mf.save(file=buf)
-    return buf.getvalue(), layout
+    return buf.getvalue()
 
 
 def _passages(spans, *, gap: float, tail: float) -> list[tuple[float, float, float]] | None:
@@ -272,6 +299,67 @@ def _pack_silences(mf) -> list[tuple[float, float, float]] | None:
             track[i] = msg.copy(time=new - last)
             last = new
     return [(a * spt, p * spt, (b - a) * spt) for (a, b), p in zip(keep, packed_at, strict=True)]
+
+
+def _split_midi(mf) -> list[tuple[object, float, bool]] | None:
+    """:func:`split_part` for a parsed MIDI file with one tempo (set at the start).
+
+    Piece ``k`` holds the notes that start in its span (with their note-offs, wherever they fall), every
+    other event before its end (those before its start moved to its start: programs, controllers, the
+    key), and ends :data:`TAIL_S` after its last note-off (the last piece where the file ends). Returns
+    ``[(piece, start s, is last)]``, or None when the file is not cut.
+    """
+    import mido
+
+    tempo, starts, tracks = 500000, [], []
+    for track in mf.tracks:
+        tick, held, events, pair = 0, {}, [], {}
+        for i, msg in enumerate(track):
+            tick += msg.time
+            if msg.type == "set_tempo":
+                if tick > 0:
+                    return None
+                tempo = msg.tempo
+            elif msg.type == "note_on" and msg.velocity > 0:
+                held.setdefault((msg.channel, msg.note), []).append(i)
+                starts.append(tick)
+            elif msg.type in ("note_on", "note_off") and held.get((msg.channel, msg.note)):
+                pair[i] = held[(msg.channel, msg.note)].pop(0)  # note-off -> its note-on
+            events.append((tick, msg))
+        if any(held.values()):
+            return None  # a note never ends: leave the file alone
+        tracks.append((events, pair))
+    spt = tempo / 1e6 / mf.ticks_per_beat  # seconds per tick
+    total = max((events[-1][0] for events, _ in tracks if events), default=0)
+    cuts = _cuts(sorted(set(starts)), total=total, piece=PIECE_S / spt)
+    if not cuts:
+        return None
+    bounds = [0, *cuts, total + 1]
+    pieces = []
+    for k in range(len(bounds) - 1):
+        a, b, last = bounds[k], bounds[k + 1], k == len(bounds) - 2
+        end = total
+        if not last:
+            offs = [ev[j][0] for ev, pair in tracks for j, i in pair.items() if a <= ev[i][0] < b]
+            end = min(total, max(offs, default=a) + round(TAIL_S / spt))
+        piece = mido.MidiFile(type=mf.type, ticks_per_beat=mf.ticks_per_beat)
+        for events, pair in tracks:
+            new, at = mido.MidiTrack(), 0
+            for i, (t, msg) in enumerate(events):
+                if msg.type == "note_on" and msg.velocity > 0:
+                    keep = a <= t < b
+                elif msg.type in ("note_on", "note_off"):
+                    keep = i in pair and a <= events[pair[i]][0] < b
+                else:
+                    keep = t < end and msg.type != "end_of_track"
+                if keep:
+                    t = max(0, t - a)
+                    new.append(msg.copy(time=t - at))
+                    at = t
+            new.append(mido.MetaMessage("end_of_track", time=max(0, end - a - at)))
+            piece.tracks.append(new)
+        pieces.append((piece, a * spt, last))
+    return pieces
 
 
 def _wav_to_float(wav: bytes, n: int | None = None) -> np.ndarray:
@@ -461,6 +549,11 @@ def _check_args(sr: int, seconds: float | None) -> None:
         raise InputError(f"Render length {seconds} s is out of range: use 0-3600 s.")
 
 
+def _workers(stems: int, seconds: float | None, workers: int | None) -> int | None:
+    """One stem short enough to render in one piece renders in this process (no helper start-up)."""
+    return 1 if stems <= 1 and (seconds is None or float(seconds) <= PIECE_S) else workers
+
+
 def render_stems(
     midis: dict[str, bytes],
     *,
@@ -495,7 +588,7 @@ def render_stems(
     for name, midi in midis.items():
         _check_midi(midi, name)
     with StemRenderer(
-        sr=sr, seconds=seconds, soundfont=soundfont, workers=1 if len(midis) <= 1 else workers
+        sr=sr, seconds=seconds, soundfont=soundfont, workers=_workers(len(midis), seconds, workers)
     ) as renderer:
         for name, midi in midis.items():
             renderer.submit_midi(name, midi)
@@ -522,13 +615,15 @@ def render_parts(
     1.3 ms) apart.
     """
     with StemRenderer(
-        sr=sr, seconds=seconds, soundfont=soundfont, workers=1 if len(parts) <= 1 else workers
+        sr=sr, seconds=seconds, soundfont=soundfont, workers=_workers(len(parts), seconds, workers)
     ) as renderer:
         for name, part in parts.items():
             renderer.submit_part(name, part, bpm=bpm, key=key, end_beat=end_beat)
         return renderer.collect()
 
 
+#: Stems longer than this render as pieces of about this length at once (seconds; :func:`split_part`).
+PIECE_S = 60.0
 #: Silences at least this long inside a part are skipped when rendering (seconds).
 MIN_SILENCE_S = 6.0
 #: Audio kept after each passage before a skipped silence: the release and reverb tail (seconds).
@@ -565,6 +660,64 @@ def skip_silences(part: Part, *, bpm: float) -> tuple[Part, float, list[tuple[fl
         shift = layout[k][0] - layout[k][1]
         notes.append(n._replace(start=n.start - shift, end=n.end - shift))
     return replace(part, notes=notes), cursor, layout
+
+
+def _cuts(starts: list[float], *, total: float, piece: float) -> list[float]:
+    """Where to cut ``[0, total]`` into pieces of at most about ``piece`` (any time unit): for each of
+    ``ceil(total / piece)`` equal divisions, the first of the sorted note ``starts`` at or after it (a
+    cut at most once, never at 0, and at least half a piece after the previous one)."""
+    cuts: list[float] = []
+    k = int(np.ceil(total / piece)) if piece > 0 else 1
+    for i in range(1, k):
+        j = bisect.bisect_left(starts, total * i / k)
+        if j < len(starts) and starts[j] - (cuts[-1] if cuts else 0.0) >= piece / 2 and starts[j] < total:
+            cuts.append(starts[j])
+    return cuts
+
+
+def split_part(part: Part, *, bpm: float, end_beat: float) -> list[tuple[float, Part, float]]:
+    """A long part cut into pieces that render separately, at once, on every core.
+
+    Cuts fall at note starts near every :data:`PIECE_S` seconds (the same cuts on every machine, so the
+    audio does not depend on the number of cores). Piece ``k`` holds the notes that start in its span,
+    moved to start at 0, and lasts until :data:`TAIL_S` after its last note ends (the last piece until
+    ``end_beat``); a note still held where the same pitch starts again is ended there, as in one render.
+    The pieces, each rendered and added back at its start, sound as the whole part: the synthesiser's
+    voices and its reverb and chorus add up linearly. What differs: a tail is cut (faded over its last
+    second) :data:`TAIL_S` after a piece's last note, and a note starts on the exact sample instead of
+    the synthesiser's 64-sample block.
+
+    Returns
+    -------
+    list of (start beat, piece, piece end beat)
+        One ``(0, part, end_beat)`` when the part is short enough.
+    """
+    spb = 60.0 / float(bpm)
+    cuts = _cuts(sorted({float(n.start) for n in part.notes}), total=float(end_beat), piece=PIECE_S / spb)
+    if not cuts:
+        return [(0.0, part, float(end_beat))]
+    notes = sorted(part.notes, key=lambda n: (n.start, n.pitch))
+    next_start: dict[int, float] = {}
+    ends = [0.0] * len(notes)
+    for i in range(len(notes) - 1, -1, -1):  # each note ends at the latest where its pitch starts again
+        n = notes[i]
+        later = next_start.get(n.pitch)
+        ends[i] = n.end if later is None or later <= n.start else min(n.end, later)
+        next_start[n.pitch] = n.start
+    bounds = [0.0, *cuts, float("inf")]
+    pieces = []
+    for k in range(len(bounds) - 1):
+        a, b = bounds[k], bounds[k + 1]
+        mine = [
+            n._replace(start=n.start - a, end=e - a)
+            for n, e in zip(notes, ends, strict=True)
+            if a <= n.start < b
+        ]
+        end = float(end_beat) - a
+        if k < len(bounds) - 2:  # a middle piece: until its tail has rung out
+            end = min(end, max(n.end for n in mine) + TAIL_S / spb)
+        pieces.append((a, replace(part, notes=mine), end))
+    return pieces
 
 
 def _unpack(y: np.ndarray, spec: tuple, n: int | None) -> np.ndarray:
@@ -625,7 +778,9 @@ class StemRenderer:
         self.sf_path = check_soundfont(soundfont)
         self.workers = int(workers) if workers is not None else (os.cpu_count() or 1)
         self._bend = _bend_for(self.sr)
-        self._jobs: dict[str, object] = {}
+        self._jobs: dict[str, list] = {}  # stem -> its pieces (futures, or jobs run on collect)
+        self._stems: dict[str, _Assembly] = {}
+        self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=self.workers) if self.workers > 1 else None
         self._helpers = _Helpers(self.workers, self.sf_path) if self.workers > 1 else None
 
@@ -644,85 +799,108 @@ class StemRenderer:
             self._helpers.close()
             self._helpers = None
 
-    def _one(self, data, resample: bool, layout: tuple | None = None) -> np.ndarray:
-        if callable(data):
-            data, resample, layout = data()
+    def _n(self) -> int | None:
+        return round(float(self.seconds) * self.sr) if self.seconds is not None else None
+
+    def _piece(self, name: str, k: int, data: bytes, resample: bool, layout, offset: int, last: bool) -> None:
+        """Render piece ``k`` of stem ``name`` and add it to the stem (pieces are added in order)."""
         helpers = self._helpers
         render = (lambda midi, _path: helpers.render(midi)) if helpers is not None else _render_inprocess
-        n = round(float(self.seconds) * self.sr) if self.seconds is not None else None
+        n = self._n()
+        n = None if n is None or not last else max(0, n - offset)  # a middle piece keeps its own length
         if resample:
             y = _resample(_wav_to_float(render(data, self.sf_path)), src=RENDER_RATE, dst=self.sr)
             y = y if layout else _fit(y, n)
         else:
             y = _wav_to_float(render(data, self.sf_path), None if layout else n)  # at its final length
-        return y if layout is None else _unpack(y, layout, n)
+        if layout is not None:
+            y = _unpack(y, layout, n)
+        elif not last:  # a middle piece's tail fades out (where its layout does not already do it)
+            f = min(y.shape[1], round(_TAIL_FADE_S * self.sr))
+            y[:, y.shape[1] - f :] *= np.linspace(1.0, 0.0, f, dtype=np.float32)
+        with self._lock:
+            self._stems[name].add(k, offset, y, self._n())
 
-    def _submit(self, name: str, data, resample: bool = False, layout: tuple | None = None) -> None:
-        """Queue one stem: ``data`` is the MIDI to render, or a callable preparing ``(data, resample,
-        layout)`` in the worker thread (so a slow MIDI rewrite overlaps the other stems' renders)."""
+    def _submit(self, name: str, pieces: list[tuple[bytes, bool, tuple | None, int, bool]]) -> None:
+        """Queue one stem's pieces ``(midi, resample, layout, offset in samples, is last)``."""
         if name in self._jobs:
             raise InputError(f"Stem {name!r} was submitted twice.")
-        if self._pool is None:
-            self._jobs[name] = (data, resample, layout)
-        else:
-            self._jobs[name] = self._pool.submit(self._one, data, resample, layout)
+        self._stems[name] = _Assembly(len(pieces))
+        jobs = [(name, k, *piece) for k, piece in enumerate(pieces)]
+        self._jobs[name] = jobs if self._pool is None else [self._pool.submit(self._piece, *j) for j in jobs]
 
     def submit_midi(self, name: str, midi: bytes, *, ratio: float = 1.0, semitones: int = 0) -> None:
         """Start rendering one stem given as Standard MIDI File bytes.
 
         ``ratio`` plays it that many times faster (tempo events scaled: every note keeps its musical
         position exactly) and ``semitones`` transposes its pitched notes (drums stay), in the same single
-        pass over the file as the varispeed rewrite (done in the worker, next to the other stems'
-        renders; a corrupt file raises ``InputError`` when the stems are collected). With a known
-        length (``seconds``), long silences of single-tempo files are skipped as in :meth:`submit_part`.
+        pass over the file as the varispeed rewrite. With a known length (``seconds``), a single-tempo
+        file is cut into pieces rendered at once and long silences are skipped, as in
+        :meth:`submit_part`.
+
+        Raises
+        ------
+        InputError
+            For data that is not MIDI, a corrupt file or a ratio outside 0.1-10.
         """
         _check_midi(midi, name)
         if not 0.1 <= float(ratio) <= 10.0:
             raise InputError(f"Tempo ratio {ratio} is out of range: use 0.1-10.")
-        midi = bytes(midi)
-        self._submit(name, lambda: self._prepare_midi(midi, 1.0 / float(ratio), int(semitones)))
-
-    def _prepare_midi(self, midi: bytes, scale: float, semitones: int) -> tuple[bytes, bool, tuple | None]:
-        pack = self.seconds is not None
-        data, layout, resample = None, None, False
+        scale, semitones = 1.0 / float(ratio), int(semitones)
+        known = self.seconds is not None
+        pieces, resample = None, False
         if self._bend is not None:
             fast = scale * self.sr / RENDER_RATE
-            data, layout = _rewrite(midi, time_scale=fast, transpose=semitones, bend=self._bend, pack=pack)
-        if data is None:
+            pieces = _rewrite(
+                bytes(midi), time_scale=fast, transpose=semitones, bend=self._bend, pack=known, split=known
+            )
+        if pieces is None:
             resample = True
-            data, layout = _rewrite(midi, time_scale=scale, transpose=semitones, pack=pack)
-        spec = (
-            None
-            if layout is None
-            else ([(a * scale, p * scale, n * scale) for a, p, n in layout], 1.0, self.sr)
-        )
-        return data, resample, spec
+            pieces = _rewrite(bytes(midi), time_scale=scale, transpose=semitones, pack=known, split=known)
+        jobs = []
+        for data, layout, start, last in pieces:
+            if layout is not None:  # in seconds of the output
+                layout = ([(a * scale, p * scale, m * scale) for a, p, m in layout], 1.0, self.sr)
+            jobs.append((data, resample, layout, round(start * scale * self.sr), last))
+        self._submit(name, jobs)
 
     def submit_part(
         self, name: str, part: Part, *, bpm: float, key: Key | None = None, end_beat: float | None = None
     ) -> None:
         """Start rendering one stem given as a :class:`~core.music.midi.Part` (notes in beats).
 
-        Long silences inside the part (see :func:`skip_silences`) are not synthesised: the passages
-        between them are rendered back to back and put in place afterwards.
+        With a known length (``seconds``) a long part is cut into pieces rendered at once
+        (:func:`split_part`), and long silences inside a piece (see :func:`skip_silences`) are not
+        synthesised: the passages between them are rendered back to back and put in place afterwards.
         """
-        layout = None
-        if self._bend is not None and self.seconds is not None:
-            packed = skip_silences(part, bpm=bpm)
-            if packed is not None:
-                part, end_beat, layout = packed
-        if self._bend is None:
-            self._submit(name, encode_midi([part], bpm=bpm, key=key, end_beat=end_beat), True)
-        else:
+        spb = 60.0 / float(bpm)
+        pieces = [(0.0, part, end_beat)]
+        if self.seconds is not None:
+            end = float(end_beat) if end_beat is not None else max((n.end for n in part.notes), default=0.0)
+            pieces = split_part(part, bpm=bpm, end_beat=end)
+        jobs = []
+        for k, (start, piece, piece_end) in enumerate(pieces):
+            last = k == len(pieces) - 1
+            offset = round(start * spb * self.sr)
+            layout = None
+            if self._bend is not None and self.seconds is not None:
+                packed = skip_silences(piece, bpm=bpm)
+                if packed is not None:
+                    piece, piece_end, layout = packed
+            if self._bend is None:
+                data = encode_midi([piece], bpm=bpm, key=key, end_beat=piece_end)
+                jobs.append((data, True, None, offset, last))
+                continue
             data = encode_midi(
-                [part],
+                [piece],
                 bpm=bpm,
                 key=key,
-                end_beat=end_beat,
+                end_beat=piece_end,
                 tempo_scale=self.sr / RENDER_RATE,
                 pitch_bend=self._bend,
             )
-            self._submit(name, data, False, None if layout is None else (layout, 60.0 / bpm, self.sr))
+            jobs.append((data, False, None if layout is None else (layout, spb, self.sr), offset, last))
+        self._submit(name, jobs)
 
     def completed(self):
         """Yield ``(name, audio)`` as each stem finishes (submission order with ``workers=1``).
@@ -734,22 +912,50 @@ class StemRenderer:
             raise InputError("StemRenderer.completed() needs the stems' length: pass seconds=.")
         from concurrent.futures import as_completed
 
-        names = {job: name for name, job in self._jobs.items() if not isinstance(job, tuple)}
-        for name, job in self._jobs.items():
-            if isinstance(job, tuple):
-                yield name, self._one(*job)
-        for future in as_completed(names):
-            yield names[future], future.result()
+        owner = {}
+        for name, jobs in self._jobs.items():
+            if self._pool is None:
+                for job in jobs:
+                    self._piece(*job)
+                yield name, self._stems.pop(name).out
+            else:
+                owner.update((future, name) for future in jobs)
+        left = {name: len(jobs) for name, jobs in self._jobs.items()}
+        for future in as_completed(owner):
+            future.result()
+            name = owner[future]
+            left[name] -= 1
+            if left[name] == 0:
+                yield name, self._stems.pop(name).out
 
     def collect(self) -> dict[str, np.ndarray]:
         """Wait for every submitted stem; return them aligned to one length, in submission order."""
-        arrays = {}
-        for name, job in self._jobs.items():
-            arrays[name] = self._one(*job) if isinstance(job, tuple) else job.result()
-        sr = self.sr
-        n = (
-            round(float(self.seconds) * sr)
-            if self.seconds is not None
-            else max((a.shape[1] for a in arrays.values()), default=0)
-        )
+        for jobs in self._jobs.values():
+            for job in jobs:
+                job.result() if self._pool is not None else self._piece(*job)
+        arrays = {name: self._stems.pop(name).out for name in self._jobs}
+        n = self._n()
+        n = n if n is not None else max((a.shape[1] for a in arrays.values()), default=0)
         return {name: _fit(a, n) for name, a in arrays.items()}
+
+
+class _Assembly:
+    """One stem's pieces, added into its array in piece order (so the sum is the same whatever piece
+    finishes first) as soon as all earlier pieces are in."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.next, self.waiting = count, 0, {}
+        self.out: np.ndarray | None = None
+
+    def add(self, k: int, offset: int, y: np.ndarray, n: int | None) -> None:
+        self.waiting[k] = (offset, y)
+        while self.next in self.waiting:
+            offset, y = self.waiting.pop(self.next)
+            if self.count == 1:
+                self.out = y  # the whole stem: no copy
+            else:
+                if self.out is None:
+                    self.out = np.zeros((2, n), np.float32)
+                m = max(0, min(y.shape[1], n - offset))
+                self.out[:, offset : offset + m] += y[:, :m]
+            self.next += 1
