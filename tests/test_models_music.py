@@ -494,3 +494,20 @@ def test_pop909_song_parsing_bass_melody_and_key_correction(tmp_path):
     assert (s["tonic"] == 0).all() and not s["minor"].any()
     t, m = correct_keys(np.full(4, 9), np.ones(4, bool), np.array([9, 2, 4, 9]), np.array([1, 1, 0, 1]))
     assert (t == 9).all() and m.all()  # a real A minor progression keeps its label
+
+
+def test_numpy_lstm_copy_is_made_once_and_again_after_the_weights_change():
+    import torch
+
+    from models.common import NumpyLSTM
+
+    lstm = torch.nn.LSTM(3, 4, num_layers=2)
+    first = NumpyLSTM.of(lstm)
+    assert NumpyLSTM.of(lstm) is first  # reused: a song samples a dozen sequences from one model
+    with torch.no_grad():
+        lstm.weight_hh_l1.add_(1.0)  # e.g. a training step
+    again = NumpyLSTM.of(lstm)
+    assert again is not first and not np.allclose(again.stacked[0], first.stacked[0])
+    x = np.ones((1, 1, 3), np.float32)
+    h, _ = again.step(x[0, 0], again.zero_state())
+    assert np.allclose(h, lstm(torch.from_numpy(x))[0].detach().numpy()[0, 0], atol=1e-5)
