@@ -671,12 +671,14 @@ class Renderer:
         """The mix bus: gains and pans of the audible tracks, master effects, fades, then mastering."""
         n = max((y.shape[1] for y in stems.values()), default=0)
         bus = np.zeros((2, n), dtype=np.float32)
+        tmp = np.empty(n, dtype=np.float32)  # one scratch row (fresh temporaries cost page faults)
         for t in state.audible():
             y = stems[t.name]
+            m = y.shape[1]
             g = 10 ** (t.gain_db / 20.0)
-            left, right = pan_gains(t.pan)
-            bus[0, : y.shape[1]] += y[0] * np.float32(g * left)
-            bus[1, : y.shape[1]] += y[1] * np.float32(g * right)
+            for c, side in enumerate(pan_gains(t.pan)):
+                np.multiply(y[c], np.float32(g * side), out=tmp[:m])
+                bus[c, :m] += tmp[:m]
         if state.master_chain:
             bus = apply_chain(bus, sr=sr, chain=state.master_chain)
         if state.fade_in_s or state.fade_out_s:
