@@ -293,6 +293,10 @@ def test_split_part_cuts_at_note_starts_and_keeps_every_note_once():
     assert held == [141.0]
     short = Part("keys", notes=[Note(0, 1, 60, 90)])
     assert split_part(short, bpm=120.0, end_beat=8.0) == [(0.0, short, 8.0)]
+    # a part that starts late is never cut before its first note: no piece is empty
+    for first in (110, 150, 230):
+        late = Part("lead", notes=[Note(float(b), b + 0.5, 60, 90) for b in range(first, 400)])
+        assert all(piece.notes for _, piece, _ in split_part(late, bpm=120.0, end_beat=400.0))
 
 
 def _env(y: np.ndarray, hop: int = 2205) -> np.ndarray:

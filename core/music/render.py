@@ -665,12 +665,17 @@ def skip_silences(part: Part, *, bpm: float) -> tuple[Part, float, list[tuple[fl
 def _cuts(starts: list[float], *, total: float, piece: float) -> list[float]:
     """Where to cut ``[0, total]`` into pieces of at most about ``piece`` (any time unit): for each of
     ``ceil(total / piece)`` equal divisions, the first of the sorted note ``starts`` at or after it (a
-    cut at most once, never at 0, and at least half a piece after the previous one)."""
+    cut at most once, never at or before the first note, and at least half a piece after the previous
+    cut)."""
     cuts: list[float] = []
     k = int(np.ceil(total / piece)) if piece > 0 else 1
     for i in range(1, k):
         j = bisect.bisect_left(starts, total * i / k)
-        if j < len(starts) and starts[j] - (cuts[-1] if cuts else 0.0) >= piece / 2 and starts[j] < total:
+        if (
+            j < len(starts)
+            and starts[j] - (cuts[-1] if cuts else starts[0]) >= piece / 2
+            and starts[j] < total
+        ):
             cuts.append(starts[j])
     return cuts
 
