@@ -689,8 +689,9 @@ def split_part(part: Part, *, bpm: float, end_beat: float) -> list[tuple[float, 
     ``end_beat``); a note still held where the same pitch starts again is ended there, as in one render.
     The pieces, each rendered and added back at its start, sound as the whole part: the synthesiser's
     voices and its reverb and chorus add up linearly. What differs: a tail is cut (faded over its last
-    second) :data:`TAIL_S` after a piece's last note, and a note starts on the exact sample instead of
-    the synthesiser's 64-sample block.
+    second) :data:`TAIL_S` after a piece's last note, a note starts on the exact sample instead of the
+    synthesiser's 64-sample block, and an open hi-hat sounding at a cut is not choked by a closed one
+    struck after it (the soundfont's exclusive classes act within a piece).
 
     Returns
     -------
