@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 
 import streamlit as st
 from sqlmodel import Session
@@ -91,7 +92,19 @@ def _strip_changed(name: str, key: str) -> None:
 
 
 def _render(project, *, mastered: bool = True):
-    return resources.editor_renderer().render(project, sources=_sources(), mastered=mastered)
+    """Render ``project``; a render that takes a while (a tempo or key change) shows a progress bar."""
+    slot, started = st.empty(), time.monotonic()
+
+    def progress(fraction: float, message: str) -> None:
+        if time.monotonic() - started > 0.3:  # a quick re-mix does not flash a bar
+            slot.progress(min(1.0, max(0.0, fraction)), text=message)
+
+    try:
+        return resources.editor_renderer().render(
+            project, sources=_sources(), mastered=mastered, progress=progress
+        )
+    finally:
+        slot.empty()
 
 
 # --------------------------------------------------------------------------------------------------

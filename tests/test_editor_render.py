@@ -122,8 +122,17 @@ def test_midi_stems_rerender_exactly_at_a_new_tempo_and_key(midi_song):
     base = r.render(p, sources=src, mastered=False)
     assert r.counts["midi"] == 0  # the stems' own audio is used while tempo and key are unchanged
 
-    fast = r.render(p.apply(O.SetTempo(ratio=1.5)), sources=src, mastered=False)
+    seen: list[tuple[float, str]] = []
+    fast = r.render(
+        p.apply(O.SetTempo(ratio=1.5)), sources=src, mastered=False, progress=lambda f, m: seen.append((f, m))
+    )
     assert r.counts["midi"] == 2 and fast.mix.shape[1] == round(8 * SR / 1.5)
+    # progress rises as each re-rendered track comes back
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen) and seen[-1][0] == 1.0
+    assert [m for _, m in seen if m.startswith("Rendered")] == [
+        "Rendered 1 of 2 tracks",
+        "Rendered 2 of 2 tracks",
+    ]
     kicks = onset_times(fast.stems["drums"], rel=0.2)
     assert np.median(np.diff(kicks)) == pytest.approx(0.5 / 1.5, abs=0.006)  # 180 bpm
     # level-matched to the original stem

@@ -497,9 +497,15 @@ class Renderer:
         )  # fmt: skip
 
     def _tempo_stage(
-        self, project: Project, state: MixState, tracks: list[TrackState], sources: Sources
+        self,
+        project: Project,
+        state: MixState,
+        tracks: list[TrackState],
+        sources: Sources,
+        progress: ProgressFn | None = None,
     ) -> dict:
-        """Tempo/key stage of ``tracks`` (cached); MIDI renders run in parallel processes."""
+        """Tempo/key stage of ``tracks`` (cached); MIDI renders run in parallel processes (reported as
+        each is back, between 10 % and 60 % of ``progress``)."""
         sr = project.sr
         n_base = round(float(project.meta["duration_s"]) * sr)
         n_t = round(n_base / state.ratio)
@@ -559,6 +565,8 @@ class Renderer:
                         y *= np.float32(want / got)  # y is this render's own array
                     self._count("tempo")
                     out[name] = self._put(keys[name], _frozen(y))
+                    done, total = sum(1 for k in midi_jobs if k in out), len(midi_jobs)
+                    report(progress, 0.1 + 0.5 * done / total, f"Rendered {done} of {total} tracks")
         if audio_jobs:
             semis_of = {t.name: (0 if t.is_drum else state.semitones) for t in tracks}
 
@@ -628,7 +636,7 @@ class Renderer:
                 todo.append(t)
         if todo:
             report(progress, 0.1, f"Rendering {len(todo)} track(s)")
-            staged = self._tempo_stage(project, state, todo, sources)
+            staged = self._tempo_stage(project, state, todo, sources, progress=progress)
             report(progress, 0.6, "Effects")
 
             def finish(t: TrackState) -> tuple[str, np.ndarray]:
