@@ -287,15 +287,14 @@ def _window_peaks(windows: np.ndarray, rows: np.ndarray | None, out: np.ndarray)
     """``out = max(out, |interpolated values|)`` of ``windows`` (all, or the given ones)."""
     kernel = _window_kernel()
     total = windows.shape[0] if rows is None else rows.size
-    with _blas().limit(limits=1, user_api="blas"):
-        for a in range(0, total, _CHUNK):
-            b = min(total, a + _CHUNK)
-            block = windows[a:b] if rows is None else windows[rows[a:b]]
-            vals = np.abs(block @ kernel)
-            # the max of 4 columns as 3 element-wise maxima: a row-wise .max(axis=1) over 4 values is
-            # several times slower
-            vals = np.maximum(np.maximum(vals[:, 0], vals[:, 1]), np.maximum(vals[:, 2], vals[:, 3]))
-            np.maximum(out[a:b], vals, out=out[a:b])
+    for a in range(0, total, _CHUNK):
+        b = min(total, a + _CHUNK)
+        block = windows[a:b] if rows is None else windows[rows[a:b]]
+        vals = np.abs(block @ kernel)
+        # the max of 4 columns as 3 element-wise maxima: a row-wise .max(axis=1) over 4 values is
+        # several times slower
+        vals = np.maximum(np.maximum(vals[:, 0], vals[:, 1]), np.maximum(vals[:, 2], vals[:, 3]))
+        np.maximum(out[a:b], vals, out=out[a:b])
 
 
 def _candidates(absmax: np.ndarray, level: float) -> np.ndarray:
@@ -342,7 +341,8 @@ def _tp_envelope(y: np.ndarray, floor: float | None = None) -> np.ndarray:
         _interpolated_peaks(np.ascontiguousarray(y[c], dtype=np.float32), rows, env)
         return env
 
-    envs = _each_channel(channel_env, y.shape[0])
+    with _blas().limit(limits=1, user_api="blas"):  # set once here: the channels' threads share it
+        envs = _each_channel(channel_env, y.shape[0])
     env = envs[0]
     for other in envs[1:]:
         np.maximum(env, other, out=env)
