@@ -248,6 +248,30 @@ def _passages(spans, *, gap: float, tail: float) -> list[tuple[float, float, flo
     return layout
 
 
+def _scan(mf) -> tuple[int, list[tuple[list, dict]]] | None:
+    """The tempo and, per track, its events ``[(tick, message)]`` and notes ``{note-off index: note-on
+    index}`` of a parsed MIDI file with one tempo (set at the start); None for a file with tempo
+    changes or a note that never ends."""
+    tempo, tracks = 500000, []
+    for track in mf.tracks:
+        tick, held, events, pair = 0, {}, [], {}
+        for i, msg in enumerate(track):
+            tick += msg.time
+            if msg.type == "set_tempo":
+                if tick > 0:
+                    return None
+                tempo = msg.tempo
+            elif msg.type == "note_on" and msg.velocity > 0:
+                held.setdefault((msg.channel, msg.note), []).append(i)
+            elif msg.type in ("note_on", "note_off") and held.get((msg.channel, msg.note)):
+                pair[i] = held[(msg.channel, msg.note)].pop(0)
+            events.append((tick, msg))
+        if any(held.values()):
+            return None  # a note never ends: leave the file alone
+        tracks.append((events, pair))
+    return tempo, tracks
+
+
 def _pack_silences(mf) -> list[tuple[float, float, float]] | None:
     """:func:`skip_silences` for a parsed MIDI file (``mido.MidiFile``, changed in place).
 
@@ -255,23 +279,11 @@ def _pack_silences(mf) -> list[tuple[float, float, float]] | None:
     event keeps its order, events inside a cut silence move to where the cut closes. Returns the layout
     in seconds (None: nothing cut, the file is unchanged).
     """
-    tempo, notes = 500000, []
-    for track in mf.tracks:
-        tick, held = 0, {}
-        for msg in track:
-            tick += msg.time
-            if msg.type == "set_tempo":
-                if tick > 0:
-                    return None
-                tempo = msg.tempo
-            elif msg.type == "note_on" and msg.velocity > 0:
-                held.setdefault((msg.channel, msg.note), []).append(tick)
-            elif msg.type in ("note_on", "note_off"):
-                starts = held.get((msg.channel, msg.note))
-                if starts:
-                    notes.append((starts.pop(0), tick))
-        if any(held.values()):
-            return None  # a note never ends: leave the file alone
+    scan = _scan(mf)
+    if scan is None:
+        return None
+    tempo, tracks = scan
+    notes = [(events[on][0], events[off][0]) for events, pair in tracks for off, on in pair.items()]
     if not notes:
         return None
     spt = tempo / 1e6 / mf.ticks_per_beat  # seconds per tick
@@ -311,24 +323,11 @@ def _split_midi(mf) -> list[tuple[object, float, bool]] | None:
     """
     import mido
 
-    tempo, starts, tracks = 500000, [], []
-    for track in mf.tracks:
-        tick, held, events, pair = 0, {}, [], {}
-        for i, msg in enumerate(track):
-            tick += msg.time
-            if msg.type == "set_tempo":
-                if tick > 0:
-                    return None
-                tempo = msg.tempo
-            elif msg.type == "note_on" and msg.velocity > 0:
-                held.setdefault((msg.channel, msg.note), []).append(i)
-                starts.append(tick)
-            elif msg.type in ("note_on", "note_off") and held.get((msg.channel, msg.note)):
-                pair[i] = held[(msg.channel, msg.note)].pop(0)  # note-off -> its note-on
-            events.append((tick, msg))
-        if any(held.values()):
-            return None  # a note never ends: leave the file alone
-        tracks.append((events, pair))
+    scan = _scan(mf)
+    if scan is None:
+        return None
+    tempo, tracks = scan
+    starts = [events[on][0] for events, pair in tracks for on in pair.values()]
     spt = tempo / 1e6 / mf.ticks_per_beat  # seconds per tick
     total = max((events[-1][0] for events, _ in tracks if events), default=0)
     cuts = _cuts(sorted(set(starts)), total=total, piece=PIECE_S / spt)
