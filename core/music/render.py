@@ -743,8 +743,9 @@ def _unpack(y: np.ndarray, spec: tuple, n: int | None) -> np.ndarray:
 class StemRenderer:
     """Render stems while the rest of a song is still being written.
 
-    Each submitted stem starts rendering at once in a helper process (or, with ``workers=1``, in this
-    process when :meth:`collect` is called); :meth:`collect` waits for all of them and returns
+    Each submitted stem (or each piece of a long one, :func:`split_part`) starts rendering at once in a
+    helper process (or, with ``workers=1``, in this process when :meth:`collect` is called); the pieces
+    of a stem are added back in order. :meth:`collect` waits for all of them and returns
     sample-aligned float32 ``(2, n)`` arrays of one length, in submission order. Use as a context manager
     so helper threads are always shut down.
 
@@ -757,7 +758,7 @@ class StemRenderer:
     soundfont : str or Path, optional
         An ``.sf2`` file; default :func:`default_soundfont_path` (checked here, before any work).
     workers : int, optional
-        Stems rendered at once (default: CPU cores); ``1`` renders in this process.
+        Stems or pieces rendered at once (default: CPU cores); ``1`` renders in this process.
 
     Examples
     --------
