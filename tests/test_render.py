@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -279,7 +281,7 @@ def test_split_part_cuts_at_note_starts_and_keeps_every_note_once():
     starts = [a for a, _, _ in pieces]
     assert len(pieces) == int(np.ceil(105.0 / PIECE_S)) and starts[0] == 0.0
     assert all(a in {n.start for n in part.notes} for a in starts[1:])  # cuts at note starts
-    assert all(abs(b - a - 210.0 / len(pieces)) < 2 for a, b in zip(starts, starts[1:], strict=False))
+    assert all(abs(b - a - 210.0 / len(pieces)) < 2 for a, b in itertools.pairwise(starts))
     back = sorted((a + n.start, n.pitch) for a, piece, _ in pieces for n in piece.notes)
     assert back == sorted((n.start, n.pitch) for n in part.notes)  # every note once, in place
     for k, (a, piece, end) in enumerate(pieces):
