@@ -748,7 +748,7 @@ def add_beats(
         if name == "bass" and duck and drums and kick_times:
             stem = stem * _duck_gain(np.asarray(kick_times), n=n, sr=sr, depth_db=DUCK_DB)[None, :]
         stems[name] = stem
-    mix = master(stems["original"] + stems["drums"] + stems["bass"], sr=sr)
+    mix = master(stems["original"] + stems["drums"] + stems["bass"], sr=sr, in_place=True)
     report(progress, 1.0, "done")
 
     def as_dicts(notes: list[Note], stem: str) -> tuple[dict, ...]:

@@ -131,6 +131,29 @@ def test_master_does_not_mutate_input():
     np.testing.assert_array_equal(y, before)
 
 
+def test_master_in_place_writes_the_same_result_into_its_input():
+    y = 4.0 * _music_like(seconds=3.0)  # loud: the limiter works
+    expected = master(y, sr=SR)
+    own = y.copy()
+    out = master(own, sr=SR, in_place=True)
+    assert out is own
+    np.testing.assert_array_equal(out, expected)
+    f64 = y.astype(np.float64)  # not float32: left alone, a new float32 array comes back
+    out64 = master(f64, sr=SR, in_place=True)
+    assert out64 is not f64 and out64.dtype == np.float32
+    np.testing.assert_array_equal(f64, y.astype(np.float64))
+
+
+def test_abs_max_is_the_largest_magnitude_over_channels():
+    from core.audio.loudness import _CHUNK, _abs_max
+
+    rng = np.random.default_rng(3)
+    for channels in (1, 2, 3):
+        y = rng.standard_normal((channels, 2 * _CHUNK + 123)).astype(np.float32)
+        np.testing.assert_array_equal(_abs_max(y), np.abs(y).max(axis=0))
+    assert _abs_max(np.zeros((2, 0), np.float32)).shape == (0,)
+
+
 def test_master_gain_estimate_matches_the_measured_loudness_of_a_heavily_limited_mix():
     from core.audio.loudness import _block_powers, _gated_lufs, _k_power, apply_master_gain, master_gain
 

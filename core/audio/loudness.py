@@ -314,6 +314,20 @@ def _candidates(absmax: np.ndarray, level: float) -> np.ndarray:
     return np.flatnonzero(mask[half : half + n])
 
 
+def _abs_max(y: np.ndarray) -> np.ndarray:
+    """``max over channels of |y|`` as a new float32 ``(samples,)`` array, the later channels taken in
+    short chunks (a full-length ``|y[c]|`` temporary costs more in fresh pages than the arithmetic)."""
+    out = np.abs(y[0]).astype(np.float32, copy=False)
+    if y.shape[0] > 1:
+        scratch = np.empty(min(out.size, _CHUNK), np.float32)
+        for a in range(0, out.size, _CHUNK):
+            b = min(out.size, a + _CHUNK)
+            for c in range(1, y.shape[0]):
+                np.abs(y[c, a:b], out=scratch[: b - a], casting="unsafe")
+                np.maximum(out[a:b], scratch[: b - a], out=out[a:b])
+    return out
+
+
 def _tp_envelope(y: np.ndarray, floor: float | None = None) -> np.ndarray:
     """Per-sample true-peak envelope: max over channels of |x| and the 4x interpolated values near it.
 
@@ -324,9 +338,7 @@ def _tp_envelope(y: np.ndarray, floor: float | None = None) -> np.ndarray:
     mix (peaks at -1 dBTP) about 3 % of the samples need interpolating.
     """
     n = y.shape[1]
-    absmax = np.abs(y[0]).astype(np.float32, copy=False)
-    for c in range(1, y.shape[0]):
-        np.maximum(absmax, np.abs(y[c]), out=absmax)
+    absmax = _abs_max(y)
     rows = None
     if floor is not None and n > 0:
         bound = float(np.abs(_polyphase()).sum(axis=1).max())
@@ -656,7 +668,9 @@ def apply_master_gain(
     return _safety(out, 10.0 ** (float(ceiling_dbtp) / 20.0))
 
 
-def master(y: np.ndarray, *, sr: int, target_lufs: float = -14.0, ceiling_dbtp: float = -1.0) -> np.ndarray:
+def master(
+    y: np.ndarray, *, sr: int, target_lufs: float = -14.0, ceiling_dbtp: float = -1.0, in_place: bool = False
+) -> np.ndarray:
     """Loudness-normalise to ``target_lufs`` then true-peak limit to ``ceiling_dbtp``.
 
     Guarantees: the output's true peak is <= ``ceiling_dbtp``; the loudness is within 1 LU of the
@@ -673,11 +687,14 @@ def master(y: np.ndarray, *, sr: int, target_lufs: float = -14.0, ceiling_dbtp: 
         Target integrated loudness, between -40 and -5 LUFS.
     ceiling_dbtp : float, optional
         True-peak ceiling, between -20 and 0 dBTP.
+    in_place : bool, optional
+        Write the result into ``y`` when it is a writeable float32 array (one the caller owns and no
+        longer needs) instead of a new array: saves one full-length copy.
 
     Returns
     -------
     np.ndarray
-        float32 audio of the same shape.
+        float32 audio of the same shape (``y`` itself when ``in_place``).
 
     Examples
     --------
@@ -689,4 +706,5 @@ def master(y: np.ndarray, *, sr: int, target_lufs: float = -14.0, ceiling_dbtp: 
     True
     """
     gain, curve = master_gain(y, sr=sr, target_lufs=target_lufs, ceiling_dbtp=ceiling_dbtp)
-    return apply_master_gain(y, gain, curve, ceiling_dbtp=ceiling_dbtp)
+    own = in_place and isinstance(y, np.ndarray) and y.dtype == np.float32 and y.flags.writeable
+    return apply_master_gain(y, gain, curve, ceiling_dbtp=ceiling_dbtp, in_place=own)

@@ -664,7 +664,7 @@ class Renderer:
             if mastered and bus.shape[1] > 0:
                 from core.audio.loudness import master
 
-                bus = master(bus, sr=sr)
+                bus = master(bus, sr=sr, in_place=True)  # the bus is this render's own array
             bus = self._put(mix_key, _frozen(bus))
         timings = {"stems": t1 - t0, "mix": t2 - t1, "master": time.perf_counter() - t2}
         report(progress, 1.0, "Done")
@@ -694,7 +694,7 @@ class Renderer:
         if mastered and n > 0:
             from core.audio.loudness import master
 
-            bus = master(bus, sr=sr)
+            bus = master(bus, sr=sr, in_place=True)
         return np.ascontiguousarray(bus, dtype=np.float32)
 
     def render_original(self, project: Project, *, sources: Sources) -> Render:
