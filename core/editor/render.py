@@ -51,6 +51,7 @@ DEFAULT_CACHE_MB = 384
 #: RMS level (dBFS) an added track is balanced to, relative to the loudest existing stem at its role's level.
 ROLE_LEVEL_DB = {"drums": -18.0, "bass": -19.5, "keys": -23.0, "pad": -27.0, "lead": -21.5}
 _PROGRAMS = {"drums": 0, "bass": 33, "keys": 0, "pad": 89, "lead": 80}
+_MIX_CHUNK = 1 << 16  # samples per step of the mix bus
 
 
 # --------------------------------------------------------------------------------------------------
@@ -679,14 +680,18 @@ class Renderer:
         """The mix bus: gains and pans of the audible tracks, master effects, fades, then mastering."""
         n = max((y.shape[1] for y in stems.values()), default=0)
         bus = np.zeros((2, n), dtype=np.float32)
-        tmp = np.empty(n, dtype=np.float32)  # one scratch row (fresh temporaries cost page faults)
+        # one short scratch row, reused chunk by chunk (a full-length temporary costs fresh pages)
+        tmp = np.empty(min(n, _MIX_CHUNK), dtype=np.float32)
         for t in state.audible():
             y = stems[t.name]
             m = y.shape[1]
             g = 10 ** (t.gain_db / 20.0)
             for c, side in enumerate(pan_gains(t.pan)):
-                np.multiply(y[c], np.float32(g * side), out=tmp[:m])
-                bus[c, :m] += tmp[:m]
+                k = np.float32(g * side)
+                for a in range(0, m, _MIX_CHUNK):
+                    b = min(m, a + _MIX_CHUNK)
+                    np.multiply(y[c, a:b], k, out=tmp[: b - a])
+                    bus[c, a:b] += tmp[: b - a]
         if state.master_chain:
             bus = apply_chain(bus, sr=sr, chain=state.master_chain)
         if state.fade_in_s or state.fade_out_s:
