@@ -353,3 +353,26 @@ def test_midi_files_split_at_the_same_note_starts_only_with_one_tempo():
     mf = mido.MidiFile(file=io.BytesIO(midi))
     mf.tracks[0].insert(1, mido.MetaMessage("set_tempo", tempo=400000, time=960))
     assert _split_midi(mf) is None
+
+
+def test_pieces_are_assembled_in_order_whatever_order_they_arrive_in():
+    from core.music.render import _Assembly
+
+    rng = np.random.default_rng(5)
+    n = 1000
+    # overlapping tails, a gap, a piece running past the end and one starting beyond it
+    spans = [(0, 300), (250, 200), (600, 150), (700, 500), (1100, 50)]
+    pieces = [rng.standard_normal((2, m)).astype(np.float32) for _, m in spans]
+    expected = np.zeros((2, n), np.float32)
+    for (offset, _), y in zip(spans, pieces, strict=True):
+        m = max(0, min(y.shape[1], n - offset))
+        expected[:, offset : offset + m] += y[:, :m]
+    for order in ([0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]):
+        asm = _Assembly(len(spans))
+        for k in order:
+            asm.add(k, spans[k][0], pieces[k], n)
+        np.testing.assert_array_equal(asm.out, expected)
+        assert asm.out.shape == (2, n) and asm.out.dtype == np.float32
+    single = _Assembly(1)
+    single.add(0, 0, pieces[0], None)
+    assert single.out is pieces[0]
