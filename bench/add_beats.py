@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds += dt
         audio_seconds += a.duration_s
         est_tempo = a.tempo_bpm or 0.0
-        tempo.add(folder.name, est_tempo, truth["tempo"])
+        tempo.add(folder.name, est_tempo, truth["tempo"], a)
         beat_f.append(f_measure(truth["beats"], np.array(a.beats)))
         # the beats as core.audio.analysis found them, before add_beats moved them onto the attacks
         raw_f.append(f_measure(truth["beats"], np.array(a.beats) - r.meta["grid_offset_s"]))

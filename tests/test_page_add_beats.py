@@ -116,6 +116,37 @@ def test_library_song_analysed_corrected_beats_added_ab_saved_and_opened(db, cle
     assert project.meta["key"] == "C major"
 
 
+def test_a_likely_other_tempo_is_offered_and_taken_in_one_click(db, clean_caches, monkeypatch):
+    from dataclasses import replace
+
+    import core.audio.analysis as analysis
+
+    real = analysis.analyze
+
+    def unsure(y, *, sr, progress=None):  # the chooser weighed half time at 30 %
+        a = real(y, sr=sr, progress=progress)
+        return replace(a, tempo_alternatives=((a.tempo_bpm / 2, 0.3), (a.tempo_bpm * 2, 0.05)))
+
+    monkeypatch.setattr(analysis, "analyze", unsure)
+    engine, storage = db
+    user = make_user(engine)
+    _publish_song(engine, storage, user.id)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["user_id"] = user.id
+    at.run()
+    at.radio(key="ab_source").set_value("My library").run()
+    assert not at.exception, at.exception
+    bpm = float(at.metric[0].value.split()[0])
+    offer = " ".join(i.value for i in at.info)
+    assert f"{bpm / 2:.1f} BPM" in offer and "half time" in offer and "30%" in offer
+    at.button(key="ab_use_alt").click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["ab_tempo"] == pytest.approx(bpm / 2, rel=0.01)
+    assert float(at.metric[0].value.split()[0]) == pytest.approx(bpm / 2, rel=0.02)
+    assert "set by you" in str(at.metric[0].delta)
+    assert not [b for b in at.button if b.key == "ab_use_alt"]  # the user chose: no offer any more
+
+
 def test_empty_library_says_so(db, clean_caches):
     engine, _ = db
     user = make_user(engine, "bob")

@@ -109,6 +109,10 @@ class Analysis:
         ``(start, end, label)`` with labels ``"C:maj"``, ``"A:min"``, or ``"N"`` (no chord).
     beats_per_bar : int
         4.
+    tempo_alternatives : tuple of (float, float)
+        The other metrical levels the tempo chooser weighed, ``(bpm, probability)``, most likely first
+        (half or double time, or a 2/3 or 3/2 feel), scaled like ``tempo_bpm``; the chosen level has
+        the rest of the probability. Empty when no chooser was used (no beat, or isolated clicks).
     """
 
     duration_s: float
@@ -123,6 +127,7 @@ class Analysis:
     key_confidence: float
     chords: tuple[tuple[float, float, str], ...]
     beats_per_bar: int = 4
+    tempo_alternatives: tuple[tuple[float, float], ...] = ()
     onset_envelope: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32), repr=False)
     onset_rate: float = ANALYSIS_SR / ONSET_HOP
 
@@ -137,6 +142,9 @@ class Analysis:
             "loudness_lufs": _json_float(self.loudness_lufs),
             "tempo_bpm": None if self.tempo_bpm is None else round(self.tempo_bpm, 2),
             "tempo_confidence": round(self.tempo_confidence, 3),
+            "tempo_alternatives": [
+                {"bpm": round(b, 2), "probability": round(p, 3)} for b, p in self.tempo_alternatives
+            ],
             "key": self.key,
             "key_confidence": round(self.key_confidence, 3),
             "beats": [round(t, 3) for t in self.beats],
@@ -461,7 +469,15 @@ def load_tempo_chooser(path: str | Path | None = None) -> TempoChooser:
 
 
 def _global_tempo(env: np.ndarray, chroma: np.ndarray | None = None, bass: np.ndarray | None = None) -> float:
-    """Tempo (BPM): the metrical level a trained chooser prefers among the comb's half, own and double.
+    """Tempo (BPM) of :func:`_choose_tempo`."""
+    return _choose_tempo(env, chroma, bass)[0]
+
+
+def _choose_tempo(
+    env: np.ndarray, chroma: np.ndarray | None = None, bass: np.ndarray | None = None
+) -> tuple[float, tuple[tuple[float, float], ...]]:
+    """Tempo (BPM): the metrical level a trained chooser prefers among the comb's half, own and double;
+    and the other levels it weighed, ``(bpm, probability)`` most likely first (empty without a chooser).
 
     The comb (:func:`_tempo_salience`) finds the beat period of a metrical hierarchy; a trained chooser
     (:func:`load_tempo_chooser`) then picks the octave from the comb salience, the onset autocorrelation
@@ -483,11 +499,19 @@ def _global_tempo(env: np.ndarray, chroma: np.ndarray | None = None, bass: np.nd
             a1, a2 = at(60.0 / tempo * rate), at(60.0 / other * rate)
             closer = abs(math.log2(other / 120.0)) < abs(math.log2(tempo / 120.0))
             if 40.0 <= other <= 240.0 and a1 > 0 and abs(a2 / a1 - 1.0) <= 0.05 and closer:
-                return other
-        return tempo
-    if cands.size:
-        tempo = float(cands[int(np.argmax(load_tempo_chooser().scores(feats)))])
-    return tempo
+                return other, ()
+        return tempo, ()
+    if not cands.size:
+        return tempo, ()
+    probs = load_tempo_chooser().probabilities(feats)
+    order = np.argsort(-probs, kind="stable")
+    chosen = float(cands[order[0]])
+    # each level at its exact metrical relation to the chosen one (the candidates themselves are each
+    # refined to their own salience peak, a percent or so apart from the exact multiple)
+    ratios = np.array(OCTAVE_RATIOS)
+    nominal = ratios[np.argmin(np.abs(np.log(cands[:, None] / tempo / ratios[None, :])), axis=1)]
+    others = tuple((chosen * float(nominal[i] / nominal[order[0]]), float(probs[i])) for i in order[1:])
+    return chosen, others
 
 
 def _track_beats(
@@ -495,8 +519,9 @@ def _track_beats(
     bass: np.ndarray | None = None,
     chroma: np.ndarray | None = None,
     mono: np.ndarray | None = None,
-) -> tuple[float | None, np.ndarray, float]:
-    """Global tempo, beat times and a tempo confidence.
+) -> tuple[float | None, np.ndarray, float, tuple[tuple[float, float], ...]]:
+    """Global tempo, beat times, a tempo confidence and the other metrical levels weighed
+    (:func:`_choose_tempo`, scaled to the tracked tempo).
 
     The tempo comes from ``env``; the beats are tracked (dynamic programming along a local tempo curve) on
     ``env`` plus the bass-band envelope, which favours the on-beat over syncopated off-beats. With
@@ -508,8 +533,8 @@ def _track_beats(
 
     rate = ANALYSIS_SR / ONSET_HOP
     if env.size < rate * _MIN_SECONDS or float(env.max()) <= 1e-6:
-        return None, np.zeros(0), 0.0
-    tempo = _global_tempo(env, chroma, bass)
+        return None, np.zeros(0), 0.0, ()
+    tempo, others = _choose_tempo(env, chroma, bass)
     local = _local_tempo(env, tempo)
     strength = env / max(float(env.std()), 1e-9)
     if bass is not None and bass.size:
@@ -521,7 +546,7 @@ def _track_beats(
     )
     beats = librosa.frames_to_time(frames, sr=ANALYSIS_SR, hop_length=ONSET_HOP)
     if beats.size < 2:
-        return None, np.zeros(0), 0.0
+        return None, np.zeros(0), 0.0, ()
     period = float(np.median(np.diff(beats)))
     tonal = (
         chroma is not None
@@ -539,7 +564,8 @@ def _track_beats(
             if on2 < off2:
                 beats = mids
     bpm = 60.0 / float(np.median(np.diff(beats)))
-    return bpm, beats, _tempo_confidence(env, 60.0 / bpm * rate)
+    others = tuple((bpm * b / tempo, p) for b, p in others)
+    return bpm, beats, _tempo_confidence(env, 60.0 / bpm * rate), others
 
 
 def _sharp_chroma(mono: np.ndarray) -> np.ndarray:
@@ -789,7 +815,7 @@ def quick_analysis(y: np.ndarray, *, sr: int) -> QuickAnalysis:
     mono = _mono(y, int(sr))
     env, bass = _rhythm_features(mono)
     chroma = _chroma(mono)
-    tempo, beats, _ = _track_beats(env, bass, chroma, mono)
+    tempo, beats, _, _ = _track_beats(env, bass, chroma, mono)
     key, _ = _key_from_chroma(_key_profile(chroma))
     return QuickAnalysis(duration, loudness, tempo, key, tuple(float(t) for t in beats))
 
@@ -840,7 +866,7 @@ def analyze(y: np.ndarray, *, sr: int, progress: ProgressFn | None = None) -> An
     chroma = _chroma(mono)
     key, key_conf = _key_from_chroma(_key_profile(chroma))
     report(progress, 0.5, "tempo and beats")
-    tempo, beats, tempo_conf = _track_beats(env, bass, chroma, mono)
+    tempo, beats, tempo_conf, alternatives = _track_beats(env, bass, chroma, mono)
     chords: list[tuple[float, float, str]] = []
     downbeats = np.zeros(0)
     if beats.size >= 2:
@@ -865,6 +891,7 @@ def analyze(y: np.ndarray, *, sr: int, progress: ProgressFn | None = None) -> An
         key=key,
         key_confidence=key_conf,
         chords=tuple(chords),
+        tempo_alternatives=alternatives if tempo is not None else (),
         onset_envelope=env,
         onset_rate=rate,
     )
@@ -911,12 +938,18 @@ def correct_tempo(analysis: Analysis, *, factor: float) -> Analysis:
     steps = analysis.rhythm_steps
     if analysis.onset_envelope.size:
         steps = _rhythm_steps(new_beats, new_down, analysis.onset_envelope, analysis.onset_rate)
+    tempo = float(analysis.tempo_bpm * factor)
+    # the levels weighed stay what they were: the one now chosen leaves the alternatives, the old one joins
+    others = analysis.tempo_alternatives
+    levels = [(float(analysis.tempo_bpm), max(0.0, 1.0 - sum(p for _, p in others))), *others]
+    others = tuple(sorted(((b, p) for b, p in levels if abs(b / tempo - 1.0) > 0.04), key=lambda bp: -bp[1]))
     return replace(
         analysis,
-        tempo_bpm=float(analysis.tempo_bpm * factor),
+        tempo_bpm=tempo,
         beats=tuple(float(t) for t in new_beats),
         downbeats=tuple(float(t) for t in new_down),
         rhythm_steps=steps,
+        tempo_alternatives=others if analysis.tempo_alternatives else (),
     )
 
 
