@@ -35,6 +35,20 @@ def _publish_song(engine, storage, owner_id: int) -> int:
         return track.id
 
 
+def _library_song_page(db) -> AppTest:
+    """The page for a logged-in user with one published song, that song picked from the library."""
+    engine, storage = db
+    user = make_user(engine)
+    _publish_song(engine, storage, user.id)
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["user_id"] = user.id
+    at.run()
+    assert not at.exception
+    at.radio(key="ab_source").set_value("My library").run()
+    assert not at.exception, at.exception
+    return at
+
+
 def test_guest_must_log_in(db):
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
     at.run()
@@ -48,14 +62,8 @@ def test_library_song_analysed_corrected_beats_added_ab_saved_and_opened(db, cle
     # the save form ends with st.page_link to the library page, which only exists under app.py's navigation
     monkeypatch.setattr(st, "page_link", lambda *a, **k: None)
     engine, storage = db
-    user = make_user(engine)
-    _publish_song(engine, storage, user.id)
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    at.session_state["user_id"] = user.id
-    at.run()
-    assert not at.exception
-    at.radio(key="ab_source").set_value("My library").run()
-    assert not at.exception, at.exception
+    at = _library_song_page(db)
+    user_id = at.session_state["user_id"]
     assert at.selectbox(key="ab_track").value.startswith("Piano demo")
     # analysis: tempo and key with confidence, waveform and chords lane
     metrics = {m.label: m.value for m in at.metric}
@@ -102,7 +110,7 @@ def test_library_song_analysed_corrected_beats_added_ab_saved_and_opened(db, cle
 
     with Session(engine) as s:
         saved = s.exec(select(Track).where(Track.source == "add_beats")).all()
-    assert len(saved) == 1 and saved[0].owner_id == user.id and saved[0].title == "Piano demo (with beats)"
+    assert len(saved) == 1 and saved[0].owner_id == user_id and saved[0].title == "Piano demo (with beats)"
 
     # open in the editor: a project with the original, drums and bass stems
     at.button(key="ab_open_editor").click().run()
@@ -111,7 +119,7 @@ def test_library_song_analysed_corrected_beats_added_ab_saved_and_opened(db, cle
     from core.editor.project import load_project
 
     with Session(engine) as s:
-        project = load_project(s, storage, project_id=pid, owner_id=user.id)
+        project = load_project(s, storage, project_id=pid, owner_id=user_id)
     assert [st_.name for st_ in project.stems] == ["original", "drums", "bass"]
     assert project.meta["key"] == "C major"
 
@@ -128,14 +136,7 @@ def test_a_likely_other_tempo_is_offered_and_taken_in_one_click(db, clean_caches
         return replace(a, tempo_alternatives=((a.tempo_bpm / 2, 0.3), (a.tempo_bpm * 2, 0.05)))
 
     monkeypatch.setattr(analysis, "analyze", unsure)
-    engine, storage = db
-    user = make_user(engine)
-    _publish_song(engine, storage, user.id)
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    at.session_state["user_id"] = user.id
-    at.run()
-    at.radio(key="ab_source").set_value("My library").run()
-    assert not at.exception, at.exception
+    at = _library_song_page(db)
     bpm = float(at.metric[0].value.split()[0])
     offer = " ".join(i.value for i in at.info)
     assert f"{bpm / 2:.1f} BPM" in offer and "half time" in offer and "30%" in offer
