@@ -891,7 +891,7 @@ def analyze(y: np.ndarray, *, sr: int, progress: ProgressFn | None = None) -> An
         key=key,
         key_confidence=key_conf,
         chords=tuple(chords),
-        tempo_alternatives=alternatives if tempo is not None else (),
+        tempo_alternatives=alternatives,
         onset_envelope=env,
         onset_rate=rate,
     )
