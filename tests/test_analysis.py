@@ -266,6 +266,7 @@ def test_cli_analyze_json(tmp_path, capsys, clicks):
     assert out["duration_s"] == pytest.approx(10.0, abs=0.01)
     assert out["tempo_bpm"] == pytest.approx(120.0, rel=0.03)
     assert len(out["downbeats"]) >= 3
+    assert out["tempo_alternatives"] == []  # isolated clicks: the click rate, no other level weighed
 
 
 def test_cli_analyze_summary_and_errors(tmp_path, capsys, clicks):

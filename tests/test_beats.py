@@ -320,7 +320,10 @@ def test_cli_json_and_stems(tmp_path, song):
         )
     assert rc == 0
     info = json.loads(buf.getvalue())
-    assert {"tempo_bpm", "beats", "downbeats", "key", "chords"} <= set(info)
+    assert {"tempo_bpm", "beats", "downbeats", "key", "chords", "tempo_alternatives"} <= set(info)
+    alts = info["tempo_alternatives"]
+    assert all(set(a) == {"bpm", "probability"} and 0.0 <= a["probability"] <= 1.0 for a in alts)
+    assert [a["probability"] for a in alts] == sorted((a["probability"] for a in alts), reverse=True)
     assert abs(info["tempo_bpm"] - 100.0) <= 4.0 and info["key"] == "C major"
     assert all(set(c) == {"start", "end", "label"} for c in info["chords"]) and info["chords"]
     assert all(isinstance(t, float) for t in info["beats"]) and set(info["downbeats"]) <= set(info["beats"])

@@ -7,9 +7,9 @@ and writes the mastered mix to ``--out`` (format from its extension: wav, mp3, f
 
 With ``--json`` prints one object on stdout (times in seconds)::
 
-    {"tempo_bpm", "tempo_confidence", "beats", "downbeats", "key", "key_confidence",
-     "chords": [{"start", "end", "label"}], "style", "drum_notes", "bass_notes", "warnings",
-     "sample_rate", "duration_s", "out", "stems"}
+    {"tempo_bpm", "tempo_confidence", "tempo_alternatives": [{"bpm", "probability"}], "beats", "downbeats",
+     "key", "key_confidence", "chords": [{"start", "end", "label"}], "style", "drum_notes", "bass_notes",
+     "warnings", "sample_rate", "duration_s", "out", "stems"}
 
 Progress goes to stderr.
 """

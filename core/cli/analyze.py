@@ -2,8 +2,11 @@
 
 With ``--json`` prints one object on stdout::
 
-    {"duration_s", "sample_rate", "channels", "loudness_lufs", "tempo_bpm", "tempo_confidence", "key",
-     "key_confidence", "beats", "downbeats", "chords", "onsets", "rhythm_steps"}
+    {"duration_s", "sample_rate", "channels", "loudness_lufs", "tempo_bpm", "tempo_confidence",
+     "tempo_alternatives", "key", "key_confidence", "beats", "downbeats", "chords", "onsets", "rhythm_steps"}
+
+``tempo_alternatives`` lists the other metrical levels the tempo model weighed,
+``[{"bpm", "probability"}]``, most likely first.
 
 ``sample_rate`` and ``channels`` are those of the input file (as probed). ``--quick`` skips downbeats,
 chords, onsets and the rhythm profile. Progress goes to stderr.
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             loudness_lufs=d["loudness_lufs"],
             tempo_bpm=d["tempo_bpm"],
             tempo_confidence=d["tempo_confidence"],
+            tempo_alternatives=d["tempo_alternatives"],
             key=d["key"],
             key_confidence=d["key_confidence"],
             beats=d["beats"],
@@ -100,6 +104,10 @@ def _print_summary(name: str, out: dict) -> None:
     conf = out.get("tempo_confidence")
     conf_s = f" (confidence {conf:.2f})" if conf is not None and tempo is not None else ""
     w(f"  tempo    : {'no beat found' if tempo is None else f'{tempo:.1f} BPM'}{conf_s}\n")
+    alts = [alt for alt in out.get("tempo_alternatives") or [] if alt["probability"] >= 0.05]
+    if tempo is not None and alts:
+        shown = ", ".join(f"{alt['bpm']:.1f} BPM ({alt['probability']:.0%})" for alt in alts)
+        w(f"  or       : {shown}\n")
     w(f"  key      : {out['key'] or 'unknown'}\n")
     w(f"  beats    : {len(out['beats'])}, downbeats: {len(out['downbeats'])}\n")
     chords = out["chords"]
