@@ -239,12 +239,7 @@ def generated_tempo() -> int:
         score.add(f"{genre} {tempo}", a.tempo_bpm or 0.0, float(tempo), a)
         rows.append(f"{genre} {tempo}->{a.tempo_bpm or 0.0:.1f}")
     print("drumless generated songs (true->found BPM): " + ", ".join(rows))
-    hits = int(np.sum(score.ok))
-    print(f"tempo accuracy (within 4%): {hits}/{len(combos)} = {100 * hits / len(combos):.1f} %")
-    print(
-        f"right tempo on screen: {int(np.sum(score.on_screen))}/{len(combos)} (the detected one, or the "
-        f"other level offered beside it on {int(np.sum(score.offered))} songs)"
-    )
+    score.print(width=34)
     return 0
 
 

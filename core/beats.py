@@ -162,9 +162,7 @@ class BeatsResult:
         return {
             "tempo_bpm": None if a.tempo_bpm is None else round(float(a.tempo_bpm), 2),
             "tempo_confidence": round(float(self.confidence), 3),
-            "tempo_alternatives": [
-                {"bpm": round(b, 2), "probability": round(q, 3)} for b, q in a.tempo_alternatives
-            ],
+            "tempo_alternatives": a.tempo_alternatives_json(),
             "beats": [round(float(t), 3) for t in a.beats],
             "downbeats": [round(float(t), 3) for t in a.downbeats],
             "key": a.key,

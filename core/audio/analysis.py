@@ -135,6 +135,10 @@ class Analysis:
         """Times (s) of the sixteenth notes of the beat grid (4 per beat, linear between beats)."""
         return _subdivide(np.asarray(self.beats, dtype=np.float64), 4)
 
+    def tempo_alternatives_json(self) -> list[dict]:
+        """:attr:`tempo_alternatives` as ``[{"bpm", "probability"}]`` (rounded), the CLIs' JSON form."""
+        return [{"bpm": round(b, 2), "probability": round(p, 3)} for b, p in self.tempo_alternatives]
+
     def to_dict(self) -> dict:
         """Plain JSON-ready dict (rounded times; ``-inf`` loudness becomes None)."""
         return {
@@ -142,9 +146,7 @@ class Analysis:
             "loudness_lufs": _json_float(self.loudness_lufs),
             "tempo_bpm": None if self.tempo_bpm is None else round(self.tempo_bpm, 2),
             "tempo_confidence": round(self.tempo_confidence, 3),
-            "tempo_alternatives": [
-                {"bpm": round(b, 2), "probability": round(p, 3)} for b, p in self.tempo_alternatives
-            ],
+            "tempo_alternatives": self.tempo_alternatives_json(),
             "key": self.key,
             "key_confidence": round(self.key_confidence, 3),
             "beats": [round(t, 3) for t in self.beats],
