@@ -1,25 +1,14 @@
-"""Render MIDI to audio through a General MIDI soundfont with :mod:`midirenderer`.
+"""Render MIDI to audio through a General MIDI soundfont with our synthesiser (:mod:`core.music.synth`).
 
-``midirenderer`` synthesises Standard MIDI File bytes with SF2 bytes into 16-bit stereo WAV bytes at a
-fixed 48 kHz (about 100-200x realtime per stem on one core; it holds the GIL).
+The synthesiser is compiled with numba and releases the GIL, so several stems (and pieces of one long
+stem) render at once in threads of this process, on every core, straight at the output rate.
 
-**Rate conversion without resampling ("varispeed").** To get 44.1 kHz audio we do not resample the
-48 kHz output (a polyphase resampler costs ~0.1 s per minute of stereo). Instead the MIDI is played
-``48000/44100`` times faster (every tempo event scaled by ``44100/48000``) and ``+1.467`` semitones higher
-(a pitch-bend event at time 0 on every channel); the 48 kHz samples, read as 44.1 kHz, then have exactly
-the intended timing and pitch. What changes is only what is defined in absolute time or frequency inside
-the synthesiser: envelopes and LFOs run ~9% slower and filter cutoffs sit ~9% lower (measured: band
-levels within about 2 dB, overall level within 0.75 dB of resampled output). Files that use pitch bend
-themselves, or rates whose shift would exceed the 2-semitone bend range, are rendered at 48 kHz and
-resampled with :func:`scipy.signal.resample_poly` instead.
-
-Several stems are rendered in parallel **processes**: a :class:`StemRenderer` starts one tiny helper
-interpreter per core (``python -I -c ...`` importing only ``midirenderer``) as soon as it is created,
-so their start-up overlaps the writing of the song, and sends them one stem after another through a
-pipe; stems use every core. A stem longer than :data:`PIECE_S` is cut at note starts into pieces that
-render at once (:func:`split_part`), so no core waits for one long stem at the end. Long silences
-inside a part are not synthesised (:func:`skip_silences`). Rendering is deterministic: the same MIDI
-and soundfont give bit-identical audio, in one process or several (the cuts depend only on the notes).
+A :class:`StemRenderer` takes stems as they are written and renders each at once. A stem longer than
+:data:`PIECE_S` is cut at note starts into pieces that render at once (:func:`split_part`), so no core
+waits for one long stem at the end. Long silences inside a part are not synthesised
+(:func:`skip_silences`): the reverb and chorus would run on them. Rendering is deterministic: the same
+MIDI and soundfont give bit-identical audio on one machine, with one thread or several (the cuts
+depend only on the notes).
 
 The soundfont is pretty_midi's bundled General MIDI ``TimGM6mb.sf2`` unless the ``SOUNDFONT`` setting
 (or the ``soundfont`` argument) names another ``.sf2`` file.
@@ -36,16 +25,11 @@ Examples
 from __future__ import annotations
 
 import bisect
-import contextlib
 import io
 import os
-import queue
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from math import gcd
 from pathlib import Path
 
 import numpy as np
@@ -53,35 +37,10 @@ import numpy as np
 from core.audio.checks import check_sample_rate
 from core.config import SAMPLE_RATE, get_settings
 from core.errors import InputError, ModelError
+from core.music import synth
 from core.music.midi import Part, encode_midi
+from core.music.sf2 import load_soundfont
 from core.music.theory import Key
-
-#: The rate midirenderer synthesises at.
-RENDER_RATE = 48000
-_WORKER = (
-    "import sys, midirenderer\n"
-    "sf = open(sys.argv[1], 'rb').read()\n"
-    "sys.stdout.buffer.write(midirenderer.render_wave_from(sf, sys.stdin.buffer.read()))\n"
-)
-#: A helper that renders one MIDI file after another: each request is an 8-byte little-endian length and
-#: the MIDI bytes; each reply a status byte (0 ok, 1 error), an 8-byte length and the WAV (or message).
-_LOOP_WORKER = (
-    "import sys, midirenderer\n"
-    "sf = open(sys.argv[1], 'rb').read()\n"
-    "inp, out = sys.stdin.buffer, sys.stdout.buffer\n"
-    "while True:\n"
-    "    head = inp.read(8)\n"
-    "    if len(head) < 8:\n"
-    "        break\n"
-    "    midi = inp.read(int.from_bytes(head, 'little'))\n"
-    "    try:\n"
-    "        data, status = midirenderer.render_wave_from(sf, midi), b'\\0'\n"
-    "    except Exception as exc:\n"
-    "        data, status = str(exc).encode(), b'\\1'\n"
-    "    out.write(status + len(data).to_bytes(8, 'little'))\n"
-    "    out.write(data)\n"
-    "    out.flush()\n"
-)
 
 
 def default_soundfont_path() -> Path:
@@ -115,18 +74,6 @@ def check_soundfont(path: str | Path | None = None) -> Path:
             f"Soundfont {str(p)!r} is not a SoundFont 2 file (no RIFF 'sfbk' header); use an .sf2 file."
         )
     return p
-
-
-def varispeed_midi(midi: bytes, *, sr: int) -> bytes | None:
-    """MIDI bytes that, rendered at :data:`RENDER_RATE` and read at ``sr``, sound as ``midi`` at ``sr``.
-
-    Returns None when the trick does not apply (the file bends pitch itself or sets a bend range, or the
-    needed shift is 2 semitones or more).
-    """
-    bend = _bend_for(int(sr))
-    if bend is None:
-        return None
-    return rewrite_midi(midi, time_scale=float(sr) / RENDER_RATE, bend=bend)
 
 
 def rewrite_midi(
@@ -361,50 +308,6 @@ def _split_midi(mf) -> list[tuple[object, float, bool]] | None:
     return pieces
 
 
-def _wav_to_float(wav: bytes, n: int | None = None) -> np.ndarray:
-    """Decode midirenderer's 16-bit PCM WAV to float32 ``(2, n)`` (fast path, soundfile fallback).
-
-    With ``n`` the result has exactly ``n`` samples (zero-padded or cut) and is written straight into
-    its final array; mono is duplicated to stereo.
-    """
-    if wav[:4] == b"RIFF" and wav[8:12] == b"WAVE" and wav[12:16] == b"fmt ":
-        fmt_len = int.from_bytes(wav[16:20], "little")
-        tag, channels, rate = (int.from_bytes(wav[20:22], "little"), int.from_bytes(wav[22:24], "little"),
-                               int.from_bytes(wav[24:28], "little"))  # fmt: skip
-        bits = int.from_bytes(wav[34:36], "little")
-        pos = 20 + fmt_len
-        if (
-            tag == 1
-            and bits == 16
-            and rate == RENDER_RATE
-            and channels in (1, 2)
-            and wav[pos : pos + 4] == b"data"
-        ):
-            size = int.from_bytes(wav[pos + 4 : pos + 8], "little")
-            pcm = np.frombuffer(wav, dtype="<i2", count=min(size, len(wav) - pos - 8) // 2, offset=pos + 8)
-            frames = pcm[: pcm.size - pcm.size % channels].reshape(-1, channels).T
-            m = frames.shape[1] if n is None else min(n, frames.shape[1])
-            out = np.zeros((2, frames.shape[1] if n is None else n), np.float32)
-            np.multiply(frames[:, :m], np.float32(1.0 / 32768.0), out=out[:channels, :m])
-            if channels == 1:
-                out[1, :m] = out[0, :m]
-            return out
-    import soundfile as sf
-
-    y, rate = sf.read(io.BytesIO(wav), dtype="float32", always_2d=True)
-    out = np.ascontiguousarray(y.T)
-    return _fit(out if rate == RENDER_RATE else _resample(out, src=rate, dst=RENDER_RATE), n)
-
-
-def _resample(y: np.ndarray, *, src: int, dst: int) -> np.ndarray:
-    if src == dst:
-        return y
-    from scipy.signal import resample_poly
-
-    g = gcd(int(src), int(dst))
-    return resample_poly(y, int(dst) // g, int(src) // g, axis=1).astype(np.float32, copy=False)
-
-
 def _fit(y: np.ndarray, n: int | None) -> np.ndarray:
     if y.shape[0] == 1:
         y = np.repeat(y, 2, axis=0)
@@ -413,98 +316,6 @@ def _fit(y: np.ndarray, n: int | None) -> np.ndarray:
     if y.shape[1] >= n:
         return np.ascontiguousarray(y[:, :n])
     return np.pad(y, ((0, 0), (0, n - y.shape[1])))
-
-
-def _render_inprocess(midi: bytes, sf_path: Path) -> bytes:
-    import midirenderer
-
-    try:
-        return midirenderer.render_wave_from(sf_path.read_bytes(), midi)
-    except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"Rendering with soundfont {str(sf_path)!r} failed: {exc}") from exc
-
-
-def _render_subprocess(midi: bytes, sf_path: Path) -> bytes:
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-I", "-c", _WORKER, str(sf_path)], input=midi, capture_output=True, check=False
-        )
-    except OSError:  # no way to start a helper process here: render in this process instead
-        return _render_inprocess(midi, sf_path)
-    if proc.returncode != 0:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise ModelError(
-            f"Rendering with soundfont {str(sf_path)!r} failed: {msg[-1] if msg else proc.returncode}"
-        )
-    return proc.stdout
-
-
-class _Helpers:
-    """Helper processes for one :class:`StemRenderer`, started when it is created.
-
-    Their start-up (an interpreter, ``import midirenderer``, reading the soundfont: ~25 ms each) runs
-    while the caller is still writing the song, and each then renders one stem after another, so a
-    four-stem song starts two processes instead of four. A helper that dies (killed, out of memory) is
-    replaced for the rest of the job by a one-shot process per stem (:func:`_render_subprocess`).
-    """
-
-    def __init__(self, n: int, sf_path: Path) -> None:
-        self.sf_path = sf_path
-        self._procs: list[subprocess.Popen] = []
-        self._idle: queue.SimpleQueue = queue.SimpleQueue()
-        for _ in range(n):
-            try:
-                proc = subprocess.Popen(
-                    [sys.executable, "-I", "-c", _LOOP_WORKER, str(sf_path)],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                )
-            except OSError:  # no helper processes here: one-shot processes (or in-process) instead
-                proc = None
-            if proc is not None:
-                self._procs.append(proc)
-            self._idle.put(proc)
-
-    def render(self, midi: bytes) -> bytes:
-        proc = self._idle.get()
-        if proc is None:
-            self._idle.put(None)
-            return _render_subprocess(midi, self.sf_path)
-        try:
-            proc.stdin.write(len(midi).to_bytes(8, "little"))
-            proc.stdin.write(midi)
-            proc.stdin.flush()
-            head = proc.stdout.read(9)
-            data = proc.stdout.read(int.from_bytes(head[1:], "little")) if len(head) == 9 else b""
-            if len(head) < 9 or len(data) < int.from_bytes(head[1:], "little"):
-                raise EOFError("the helper process stopped")
-        except (OSError, ValueError, EOFError):
-            proc.kill()
-            proc.wait()
-            self._idle.put(None)
-            return _render_subprocess(midi, self.sf_path)
-        self._idle.put(proc)
-        if head[:1] != b"\0":
-            raise ModelError(
-                f"Rendering with soundfont {str(self.sf_path)!r} failed: {data.decode(errors='replace')}"
-            )
-        return data
-
-    def close(self) -> None:
-        """End the helpers (they exit when their input closes)."""
-        for proc in self._procs:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-        for proc in self._procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            with contextlib.suppress(OSError):
-                proc.stdout.close()
-        self._procs = []
 
 
 def _check_midi(midi: bytes, name: str) -> None:
@@ -536,12 +347,6 @@ def render_midi(
     return render_stems({"midi": midi}, sr=sr, seconds=seconds, soundfont=soundfont, workers=1)["midi"]
 
 
-def _bend_for(sr: int) -> int | None:
-    """Pitch-bend value of the varispeed trick for output rate ``sr`` (None if out of bend range)."""
-    semis = 12.0 * np.log2(RENDER_RATE / float(sr))
-    return None if abs(semis) >= 1.99 else round(semis / 2.0 * 8192)
-
-
 def _check_args(sr: int, seconds: float | None) -> None:
     check_sample_rate(sr, what="Sample rate")
     if seconds is not None and not 0 < float(seconds) <= 3600:
@@ -549,7 +354,7 @@ def _check_args(sr: int, seconds: float | None) -> None:
 
 
 def _workers(stems: int, seconds: float | None, workers: int | None) -> int | None:
-    """One stem short enough to render in one piece renders in this process (no helper start-up)."""
+    """One stem short enough to render in one piece renders in the calling thread (no thread pool)."""
     return 1 if stems <= 1 and (seconds is None or float(seconds) <= PIECE_S) else workers
 
 
@@ -574,8 +379,8 @@ def render_stems(
     soundfont : str or Path, optional
         An ``.sf2`` file; default :func:`default_soundfont_path`.
     workers : int, optional
-        Stems rendered at once in helper processes (default: the number of CPU cores). ``1`` renders in
-        this process, one stem after another.
+        Stems rendered at once in threads (default: the number of CPU cores). ``1`` renders in the
+        calling thread, one stem after another.
 
     Raises
     ------
@@ -633,13 +438,12 @@ _TAIL_FADE_S = 1.0
 def skip_silences(part: Part, *, bpm: float) -> tuple[Part, float, list[tuple[float, float, float]]] | None:
     """The part with its long silences cut out, for rendering (None when there is nothing to cut).
 
-    A lead that plays only in the verses and choruses is silent for a third of a song; synthesising
-    that silence costs as much as the notes (the synthesiser's reverb and chorus run on every sample).
+    A lead that plays only in the verses and choruses is silent for a third of a song; the synthesiser's
+    reverb would still run on every sample of that silence.
     Passages separated by at least :data:`MIN_SILENCE_S` (and the leading silence) are moved back to
     back, each keeping :data:`TAIL_S` of audio for its release and reverb tail (its last second faded
-    out); after rendering, :func:`_unpack` puts each passage back at its place. The synthesiser starts
-    notes on 64-sample blocks, so a moved note can land up to 1.3 ms away from where a full render puts
-    it (the 10 ms envelopes of full and skipped renders of generated songs correlate at 0.99-1.0).
+    out); after rendering, :func:`_unpack` puts each passage back at its place. Notes start on their
+    exact sample, so a moved note lands within one sample of where a full render puts it.
 
     Returns
     -------
@@ -688,8 +492,8 @@ def split_part(part: Part, *, bpm: float, end_beat: float) -> list[tuple[float, 
     ``end_beat``); a note still held where the same pitch starts again is ended there, as in one render.
     The pieces, each rendered and added back at its start, sound as the whole part: the synthesiser's
     voices and its reverb and chorus add up linearly. What differs: a tail is cut (faded over its last
-    second) :data:`TAIL_S` after a piece's last note, a note starts on the exact sample instead of the
-    synthesiser's 64-sample block, and an open hi-hat sounding at a cut is not choked by a closed one
+    second) :data:`TAIL_S` after a piece's last note, the reverb starts empty in each piece, and an open
+    hi-hat sounding at a cut is not choked by a closed one
     struck after it (the soundfont's exclusive classes act within a piece).
 
     Returns
@@ -744,7 +548,7 @@ class StemRenderer:
     """Render stems while the rest of a song is still being written.
 
     Each submitted stem (or each piece of a long one, :func:`split_part`) starts rendering at once in a
-    helper process (or, with ``workers=1``, in this process when :meth:`collect` is called); the pieces
+    thread (or, with ``workers=1``, in the calling thread when :meth:`collect` is called); the pieces
     of a stem are added back in order. :meth:`collect` waits for all of them and returns
     sample-aligned float32 ``(2, n)`` arrays of one length, in submission order. Use as a context manager
     so helper threads are always shut down.
@@ -758,7 +562,7 @@ class StemRenderer:
     soundfont : str or Path, optional
         An ``.sf2`` file; default :func:`default_soundfont_path` (checked here, before any work).
     workers : int, optional
-        Stems or pieces rendered at once (default: CPU cores); ``1`` renders in this process.
+        Stems or pieces rendered at once (default: CPU cores); ``1`` renders in the calling thread.
 
     Examples
     --------
@@ -783,12 +587,11 @@ class StemRenderer:
         self.seconds = seconds
         self.sf_path = check_soundfont(soundfont)
         self.workers = int(workers) if workers is not None else (os.cpu_count() or 1)
-        self._bend = _bend_for(self.sr)
+        self._font = load_soundfont(self.sf_path)
         self._jobs: dict[str, list] = {}  # stem -> its pieces (futures, or jobs run on collect)
         self._stems: dict[str, _Assembly] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=self.workers) if self.workers > 1 else None
-        self._helpers = _Helpers(self.workers, self.sf_path) if self.workers > 1 else None
 
     def __enter__(self) -> StemRenderer:
         return self
@@ -801,24 +604,15 @@ class StemRenderer:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        if self._helpers is not None:
-            self._helpers.close()
-            self._helpers = None
 
     def _n(self) -> int | None:
         return round(float(self.seconds) * self.sr) if self.seconds is not None else None
 
-    def _piece(self, name: str, k: int, data: bytes, resample: bool, layout, offset: int, last: bool) -> None:
+    def _piece(self, name: str, k: int, data: bytes, layout, offset: int, last: bool) -> None:
         """Render piece ``k`` of stem ``name`` and add it to the stem (pieces are added in order)."""
-        helpers = self._helpers
-        render = (lambda midi, _path: helpers.render(midi)) if helpers is not None else _render_inprocess
         n = self._n()
         n = None if n is None or not last else max(0, n - offset)  # a middle piece keeps its own length
-        if resample:
-            y = _resample(_wav_to_float(render(data, self.sf_path)), src=RENDER_RATE, dst=self.sr)
-            y = y if layout else _fit(y, n)
-        else:
-            y = _wav_to_float(render(data, self.sf_path), None if layout else n)  # at its final length
+        y = synth.render(self._font, data, sr=self.sr, n=None if layout else n)
         if layout is not None:
             y = _unpack(y, layout, n)
         elif not last:  # a middle piece's tail fades out (where its layout does not already do it)
@@ -827,8 +621,8 @@ class StemRenderer:
         with self._lock:
             self._stems[name].add(k, offset, y, self._n())
 
-    def _submit(self, name: str, pieces: list[tuple[bytes, bool, tuple | None, int, bool]]) -> None:
-        """Queue one stem's pieces ``(midi, resample, layout, offset in samples, is last)``."""
+    def _submit(self, name: str, pieces: list[tuple[bytes, tuple | None, int, bool]]) -> None:
+        """Queue one stem's pieces ``(midi, layout, offset in samples, is last)``."""
         if name in self._jobs:
             raise InputError(f"Stem {name!r} was submitted twice.")
         self._stems[name] = _Assembly(len(pieces))
@@ -854,20 +648,12 @@ class StemRenderer:
             raise InputError(f"Tempo ratio {ratio} is out of range: use 0.1-10.")
         scale, semitones = 1.0 / float(ratio), int(semitones)
         known = self.seconds is not None
-        pieces, resample = None, False
-        if self._bend is not None:
-            fast = scale * self.sr / RENDER_RATE
-            pieces = _rewrite(
-                bytes(midi), time_scale=fast, transpose=semitones, bend=self._bend, pack=known, split=known
-            )
-        if pieces is None:
-            resample = True
-            pieces = _rewrite(bytes(midi), time_scale=scale, transpose=semitones, pack=known, split=known)
+        pieces = _rewrite(bytes(midi), time_scale=scale, transpose=semitones, pack=known, split=known)
         jobs = []
         for data, layout, start, last in pieces:
             if layout is not None:  # in seconds of the output
                 layout = ([(a * scale, p * scale, m * scale) for a, p, m in layout], 1.0, self.sr)
-            jobs.append((data, resample, layout, round(start * scale * self.sr), last))
+            jobs.append((data, layout, round(start * scale * self.sr), last))
         self._submit(name, jobs)
 
     def submit_part(
@@ -889,23 +675,12 @@ class StemRenderer:
             last = k == len(pieces) - 1
             offset = round(start * spb * self.sr)
             layout = None
-            if self._bend is not None and self.seconds is not None:
+            if self.seconds is not None:
                 packed = skip_silences(piece, bpm=bpm)
                 if packed is not None:
                     piece, piece_end, layout = packed
-            if self._bend is None:
-                data = encode_midi([piece], bpm=bpm, key=key, end_beat=piece_end)
-                jobs.append((data, True, None, offset, last))
-                continue
-            data = encode_midi(
-                [piece],
-                bpm=bpm,
-                key=key,
-                end_beat=piece_end,
-                tempo_scale=self.sr / RENDER_RATE,
-                pitch_bend=self._bend,
-            )
-            jobs.append((data, False, None if layout is None else (layout, spb, self.sr), offset, last))
+            data = encode_midi([piece], bpm=bpm, key=key, end_beat=piece_end)
+            jobs.append((data, None if layout is None else (layout, spb, self.sr), offset, last))
         self._submit(name, jobs)
 
     def completed(self):
