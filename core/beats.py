@@ -25,7 +25,7 @@ Pipeline of :func:`add_beats`:
 
 Measured with ``bench/add_beats.py`` on the 2-core dev box (shared with other jobs, so CPU time is the
 stable figure): a 3-minute song costs ~9-10 s of CPU: analysis ~3.4 s, models ~0.5 s, soundfont rendering
-~1.5 s split over two helper processes, level matching and mastering ~2.5 s. The first call in a fresh
+~1.5 s split over two threads, level matching and mastering ~2.5 s. The first call in a fresh
 process adds librosa's numba compilation (~30 s on a fresh install) and model loading (a few seconds).
 """
 

@@ -3,7 +3,7 @@
 Pipeline: validate -> :func:`core.music.plan.plan_song` -> :func:`core.music.arrange.arrange` (trained
 drum, bass, harmony and melody models + rule-based chord parts) -> one MIDI file per stem at the exact
 tempo -> :class:`core.music.render.StemRenderer` (General MIDI soundfont; each stem starts rendering in a
-helper process as soon as the arranger has finished it, so rendering overlaps the model sampling; stems
+thread as soon as the arranger has finished it, so rendering overlaps the model sampling; stems
 come back sample-aligned and exactly ``seconds`` long) -> balance -> master.
 
 How the stems relate to the mix
@@ -246,7 +246,7 @@ def generate_song(
     t0 = time.perf_counter()
     plan = plan_song(seconds=float(seconds), bpm=bpm)
     with StemRenderer(sr=SAMPLE_RATE, seconds=plan.seconds, soundfont=soundfont, workers=workers) as renderer:
-        # each part starts rendering (in helper processes) as soon as the arranger has finished it
+        # each part starts rendering (in a thread) as soon as the arranger has finished it
         arr = arrange(
             plan=plan,
             key=k,
