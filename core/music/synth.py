@@ -356,6 +356,17 @@ def _chorus(cho, out, sr: int) -> None:
                 k = 0
 
 
+def _varlen(data: bytes, pos: int) -> tuple[int, int]:
+    """A MIDI variable-length quantity at ``pos``: its value and the position after it."""
+    value = 0
+    while True:
+        b = data[pos]
+        pos += 1
+        value = (value << 7) | (b & 0x7F)
+        if b < 0x80:
+            return value, pos
+
+
 def _track_events(data: bytes, pos: int, end: int, k: int, out: list) -> None:
     """Append ``(tick, track, order, status, data1, data2)`` for the channel and tempo events of one track
     chunk (tempo events have status 0x51 and the microseconds per beat in ``data1``)."""
@@ -363,13 +374,7 @@ def _track_events(data: bytes, pos: int, end: int, k: int, out: list) -> None:
     running = 0
     order = 0
     while pos < end:
-        delta = 0
-        while True:
-            b = data[pos]
-            pos += 1
-            delta = (delta << 7) | (b & 0x7F)
-            if b < 0x80:
-                break
+        delta, pos = _varlen(data, pos)
         tick += delta
         status = data[pos]
         if status < 0x80:  # running status
@@ -379,13 +384,7 @@ def _track_events(data: bytes, pos: int, end: int, k: int, out: list) -> None:
         if status == 0xFF:
             kind = data[pos]
             pos += 1
-            length = 0
-            while True:
-                b = data[pos]
-                pos += 1
-                length = (length << 7) | (b & 0x7F)
-                if b < 0x80:
-                    break
+            length, pos = _varlen(data, pos)
             if kind == 0x51 and length == 3:
                 out.append((tick, k, order, 0x51, int.from_bytes(data[pos : pos + 3], "big"), 0))
             elif kind == 0x2F:
@@ -393,13 +392,7 @@ def _track_events(data: bytes, pos: int, end: int, k: int, out: list) -> None:
             pos += length
             continue
         if status in (0xF0, 0xF7):
-            length = 0
-            while True:
-                b = data[pos]
-                pos += 1
-                length = (length << 7) | (b & 0x7F)
-                if b < 0x80:
-                    break
+            length, pos = _varlen(data, pos)
             pos += length
             continue
         running = status
