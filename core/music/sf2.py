@@ -116,20 +116,21 @@ def _records(data: bytes, chunks: dict, cid: bytes, dtype: np.dtype) -> np.ndarr
     return np.frombuffer(data, dtype=dtype, count=size // dtype.itemsize, offset=off)
 
 
-def _zones(bags: np.ndarray, gens: np.ndarray, first: int, last: int, terminal: int) -> list[dict[int, int]]:
-    """Generator dicts of the zones ``first..last-1`` (a global zone is one without ``terminal``)."""
+def _zones(
+    bags: np.ndarray, gens: np.ndarray, first: int, last: int, terminal: int
+) -> tuple[dict[int, int], list[dict[int, int]]]:
+    """Generator dicts of the zones ``first..last-1``: ``(global zone, local zones)``.
+
+    The first zone is global when it lacks the ``terminal`` generator (instrument or sample ID); other
+    zones without it are ignored, as the specification says.
+    """
     zones = []
     for b in range(first, last):
         g0, g1 = int(bags["gen"][b]), int(bags["gen"][b + 1])
-        zone = {int(o): int(a) for o, a in zip(gens["oper"][g0:g1], gens["amount"][g0:g1], strict=True)}
-        zones.append(zone)
-    return zones
-
-
-def _split_global(zones: list[dict[int, int]], terminal: int) -> tuple[dict[int, int], list[dict[int, int]]]:
-    if zones and terminal not in zones[0]:
-        return zones[0], [z for z in zones[1:] if terminal in z]
-    return {}, [z for z in zones if terminal in z]
+        opers, amounts = gens["oper"][g0:g1], gens["amount"][g0:g1]
+        zones.append({int(o): int(a) for o, a in zip(opers, amounts, strict=True)})
+    glob = zones[0] if zones and terminal not in zones[0] else {}
+    return glob, [z for z in zones[1 if glob else 0 :] if terminal in z]
 
 
 def _range(value: int) -> tuple[int, int]:
@@ -221,8 +222,7 @@ def parse_soundfont(data: bytes) -> SoundFont:
         raise ValueError("the soundfont has no presets, instruments or samples")
     instruments = []
     for i in range(len(inst) - 1):
-        zones = _zones(ibag, igen, int(inst["bag"][i]), int(inst["bag"][i + 1]), _SAMPLE_ID)
-        glob, local = _split_global(zones, _SAMPLE_ID)
+        glob, local = _zones(ibag, igen, int(inst["bag"][i]), int(inst["bag"][i + 1]), _SAMPLE_ID)
         merged = []
         for z in local:
             m = dict(_INSTRUMENT_DEFAULTS)
@@ -234,8 +234,7 @@ def parse_soundfont(data: bytes) -> SoundFont:
     rows: list[list[float]] = []
     presets: dict[tuple[int, int], np.ndarray] = {}
     for p in range(len(phdr) - 1):
-        zones = _zones(pbag, pgen, int(phdr["bag"][p]), int(phdr["bag"][p + 1]), _INSTRUMENT)
-        glob, local = _split_global(zones, _INSTRUMENT)
+        glob, local = _zones(pbag, pgen, int(phdr["bag"][p]), int(phdr["bag"][p + 1]), _INSTRUMENT)
         mine = []
         for z in local:
             pre = dict(glob)
