@@ -2,9 +2,8 @@
 
 Run: ``python bench/editor.py [--seconds 180] [--repeats 3]``
 
-Each scenario runs in a fresh subprocess so its peak memory (``ru_maxrss``) is its own (the small
-MIDI-renderer helper processes are not included: ``RUSAGE_CHILDREN`` would report the parent's size they
-were forked at, not their own). Printed figures (median of ``--repeats``
+Each scenario runs in a fresh subprocess so its peak memory (``ru_maxrss``) is its own (the synthesiser
+renders in threads of that process, so it is included). Printed figures (median of ``--repeats``
 timed edits after a warm-up render; every render is mastered, i.e. exactly what a user hears):
 
 * **generated project** (MIDI + audio stems: drums, bass, keys, lead) -- first render, re-render after a
@@ -169,12 +168,11 @@ def stretch_quality() -> dict:
 
 
 def _cpu() -> float:
-    """CPU seconds of this process and its finished helper processes (MIDI renderers)."""
+    """CPU seconds of this process, all its threads (the synthesiser's included)."""
     import resource
 
     own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    return own.ru_utime + own.ru_stime
 
 
 def _timed(fn, repeats: int) -> tuple[float, float]:

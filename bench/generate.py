@@ -3,10 +3,10 @@
 Prints:
 
 1. compute time of a 60 s four-stem song (drums, bass, keys, lead), median of 3 warm runs, wall and CPU
-   seconds (this process + the rendering helper processes), the share spent rendering and the other
-   stages (target: <= 1 s on 2 cores);
-2. the rendering realtime factor (seconds of audio per second of compute), one stem in-process and four
-   stems in parallel helper processes;
+   seconds (this process, every thread: the synthesiser renders the stems in threads) and the wall time
+   of each stage (target: <= 1 s on 2 cores);
+2. the rendering realtime factor (seconds of audio per second of compute), one stem alone and four
+   stems in parallel threads;
 3. each trained model's held-out negative log-likelihood against its baselines and
 4. drum statistics of patterns sampled from the drum model vs the Groove test split (onsets per bar of
    each class; syncopation = share of onsets on off-beat 16ths) -- both computed by the model
@@ -33,11 +33,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _cpu() -> tuple[float, float]:
-    """CPU seconds of this process and of its finished children (the rendering helpers)."""
+def _cpu() -> float:
+    """CPU seconds of this process, all its threads (the synthesiser's included)."""
     a = resource.getrusage(resource.RUSAGE_SELF)
-    b = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return a.ru_utime + a.ru_stime, b.ru_utime + b.ru_stime
+    return a.ru_utime + a.ru_stime
 
 
 def timing(samplers, repeats: int) -> dict:
@@ -52,32 +51,27 @@ def timing(samplers, repeats: int) -> dict:
     t0 = time.perf_counter()
     generate_song(seconds=60, samplers=samplers, **args)
     first = time.perf_counter() - t0
-    walls, cpus, render_cpus, stages = [], [], [], []
+    walls, cpus, stages = [], [], []
     for _ in range(repeats):
-        (s0, c0), t0 = _cpu(), time.perf_counter()
+        c0, t0 = _cpu(), time.perf_counter()
         song = generate_song(seconds=60, samplers=samplers, **args)
         walls.append(time.perf_counter() - t0)
-        s1, c1 = _cpu()
-        cpus.append((s1 - s0) + (c1 - c0))
-        render_cpus.append(c1 - c0)
+        cpus.append(_cpu() - c0)
         stages.append(song.timings)
     i = walls.index(statistics.median(walls))
     return {
         "wall_s": round(walls[i], 3),
         "first_wall_s": round(first, 3),
         "cpu_s": round(cpus[i], 3),
-        "render_cpu_s": round(render_cpus[i], 3),
-        "main_cpu_s": round(cpus[i] - render_cpus[i], 3),
         "all_wall_s": [round(w, 3) for w in walls],
         "stages_s": {k: round(v, 3) for k, v in stages[i].items()},
-        "render_share": round(render_cpus[i] / cpus[i], 3),
         "load_avg_1min": round(os.getloadavg()[0], 2),
         "cores": os.cpu_count(),
     }
 
 
 def render_speed(samplers) -> dict:
-    """Realtime factor of rendering: one 60 s stem in-process and four 60 s stems in parallel."""
+    """Realtime factor of rendering: one 60 s stem alone and four 60 s stems in parallel threads."""
     from core.music.arrange import arrange
     from core.music.instruments import get_genre, get_mood
     from core.music.plan import plan_song
@@ -138,18 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"models loaded in {report['model_load_s']} s (once per process; cached by the app)")
     print(
         f"60 s song, 4 stems (drums, bass, keys, lead): {t['wall_s']} s wall (median of {args.repeats}: "
-        f"{t['all_wall_s']}), {t['cpu_s']} s CPU ({t['main_cpu_s']} s in this process, {t['render_cpu_s']} s "
-        f"in render helpers); {t['cores']} cores, load average {t['load_avg_1min']}"
+        f"{t['all_wall_s']}), {t['cpu_s']} s CPU (all threads); {t['cores']} cores, "
+        f"load average {t['load_avg_1min']}"
     )
     print(f"  first 60 s song of the process (the warm-up, models loaded): {t['first_wall_s']} s")
-    print(
-        f"  rendering = {t['render_share'] * 100:.0f}% of the compute; "
-        f"stages (wall s, rendering overlaps 'arrange'): {t['stages_s']}"
-    )
+    print(f"  stages (wall s, rendering overlaps 'arrange'): {t['stages_s']}")
     r = report["rendering"]
     print(
-        f"rendering: {r['one_stem_x_realtime']}x realtime for one stem in-process, "
-        f"{r['four_stems_parallel_x_realtime']}x realtime for four stems in parallel helpers"
+        f"rendering: {r['one_stem_x_realtime']}x realtime for one stem alone, "
+        f"{r['four_stems_parallel_x_realtime']}x realtime for four stems in parallel threads"
     )
     print("held-out NLL (bits) vs baselines, from models/results/*.json:")
     for name, res in report["models_nll"].items():

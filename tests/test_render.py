@@ -76,7 +76,7 @@ def test_render_other_rates_and_fallback_path():
     assert abs(_f0(y2, SR, 0.7, 1.4) - 440.0) < 1.5
 
 
-def test_render_is_deterministic_in_process_and_in_helpers():
+def test_render_is_the_same_in_one_thread_and_in_two():
     midis = {
         "lead": _a4(),
         "drums": encode_midi(
@@ -156,7 +156,7 @@ def test_submit_midi_with_ratio_and_semitones_plays_faster_and_higher_but_keeps_
     assert np.abs(b).max() > 0.05 and np.abs(a - b).max() < 1e-4
 
 
-def test_rewrite_midi_refuses_a_bend_on_files_that_bend_themselves():
+def test_rewrite_midi_scales_time_transposes_and_keeps_bends():
     import io
 
     import pretty_midi
@@ -170,10 +170,11 @@ def test_rewrite_midi_refuses_a_bend_on_files_that_bend_themselves():
     pm.instruments.append(inst)
     buf = io.BytesIO()
     pm.write(buf)
-    assert rewrite_midi(buf.getvalue(), time_scale=0.9, bend=1000) is None
     out = pretty_midi.PrettyMIDI(io.BytesIO(rewrite_midi(buf.getvalue(), time_scale=0.5, transpose=-2)))
     note = out.instruments[0].notes[0]
     assert (note.pitch, note.start, note.end) == (58, 0.0, pytest.approx(0.5, abs=1e-3))
+    bend = out.instruments[0].pitch_bends[0]
+    assert (bend.pitch, bend.time) == (1000, pytest.approx(0.25, abs=1e-3))
     with pytest.raises(InputError, match="Corrupt MIDI"):
         rewrite_midi(b"MThd\x00garbage")
 

@@ -101,7 +101,6 @@ def encode_midi(
     key: Key | None = None,
     end_beat: float | None = None,
     beats_per_bar: int = 4,
-    tempo_scale: float = 1.0,
     pitch_bend: int | None = None,
 ) -> bytes:
     """Write parts straight to Standard MIDI File bytes (format 1, 960 ticks per beat).
@@ -124,10 +123,8 @@ def encode_midi(
         Where an end-marker event keeps the file (and a renderer's release tails) going.
     beats_per_bar : int
         Time-signature numerator (over 4).
-    tempo_scale : float
-        Multiplies the written microseconds per beat (used by the renderer's varispeed trick; 1 = exact).
     pitch_bend : int, optional
-        A pitch-bend value (-8192..8191) written at time 0 on every channel (renderer's varispeed trick).
+        A pitch-bend value (-8192..8191) written at time 0 on every channel.
 
     Raises
     ------
@@ -140,7 +137,7 @@ def encode_midi(
     if len(pitched) > 15:
         raise InputError(f"{len(pitched)} pitched parts do not fit in one MIDI file: use at most 15.")
     tpb = TICKS_PER_BEAT
-    us = max(1, min(0xFFFFFF, round(60_000_000 / float(bpm) * float(tempo_scale))))
+    us = max(1, min(0xFFFFFF, round(60_000_000 / float(bpm))))
     conductor = [
         (0, 0, _meta(0x51, us.to_bytes(3, "big"))),
         (0, 1, _meta(0x58, bytes([beats_per_bar, 2, 24, 8]))),

@@ -76,10 +76,8 @@ def check_soundfont(path: str | Path | None = None) -> Path:
     return p
 
 
-def rewrite_midi(
-    midi: bytes, *, time_scale: float = 1.0, transpose: int = 0, bend: int | None = None
-) -> bytes | None:
-    """One pass over a MIDI file: scale its tempo, transpose pitched notes, optionally add a pitch bend.
+def rewrite_midi(midi: bytes, *, time_scale: float = 1.0, transpose: int = 0) -> bytes:
+    """One pass over a MIDI file: scale its tempo and transpose pitched notes.
 
     Parameters
     ----------
@@ -90,22 +88,18 @@ def rewrite_midi(
         and controllers keep their musical positions exactly). ``0.5`` plays twice as fast.
     transpose : int
         Semitones added to every note outside the drum channel (10), clamped to 0-127.
-    bend : int, optional
-        A pitch-bend value set at time 0 on every channel used (the varispeed trick).
 
     Returns
     -------
-    bytes or None
-        The rewritten file; None when ``bend`` is asked for but the file bends pitch itself or sets a
-        bend range (RPN), or is a type 2 file.
+    bytes
+        The rewritten file (a type 2 file unchanged).
 
     Raises
     ------
     InputError
         For corrupt MIDI data.
     """
-    pieces = _rewrite(midi, time_scale=time_scale, transpose=transpose, bend=bend)
-    return None if pieces is None else pieces[0][0]
+    return _rewrite(midi, time_scale=time_scale, transpose=transpose)[0][0]
 
 
 def _rewrite(
@@ -113,16 +107,14 @@ def _rewrite(
     *,
     time_scale: float = 1.0,
     transpose: int = 0,
-    bend: int | None = None,
     pack: bool = False,
     split: bool = False,
-) -> list[tuple[bytes, list | None, float, bool]] | None:
+) -> list[tuple[bytes, list | None, float, bool]]:
     """:func:`rewrite_midi`, with ``split`` cut into pieces (:func:`_split_midi`) and with ``pack`` each
     piece's long silences cut out (:func:`_pack_silences`).
 
     Returns ``[(bytes, layout, start s, is last)]`` per piece (one piece without ``split`` or when there
-    is nothing to cut; start and layout in the file's own seconds, before ``time_scale``), or None as
-    :func:`rewrite_midi`.
+    is nothing to cut; start and layout in the file's own seconds, before ``time_scale``).
     """
     import mido
 
@@ -131,39 +123,24 @@ def _rewrite(
     except Exception as exc:  # mido raises many types for corrupt files
         raise InputError(f"Corrupt MIDI data: {exc}") from exc
     if mf.type == 2:
-        return None if bend is not None else [(bytes(midi), None, 0.0, True)]
-    channels: set[int] = set()
-    has_tempo = False
-    for track in mf.tracks:
-        for msg in track:
-            if bend is not None and (
-                msg.type == "pitchwheel" or (msg.type == "control_change" and msg.control in (100, 101))
-            ):
-                return None
-            if msg.type == "set_tempo":
-                has_tempo = True
-            elif hasattr(msg, "channel"):
-                channels.add(msg.channel)
+        return [(bytes(midi), None, 0.0, True)]
+    has_tempo = any(msg.type == "set_tempo" for track in mf.tracks for msg in track)
     pieces = (_split_midi(mf) if split else None) or [(mf, 0.0, True)]
     out = []
     for piece, start, last in pieces:
         layout = _pack_silences(piece) if pack else None
-        out.append(
-            (_transform(piece, time_scale, int(transpose), bend, channels, has_tempo), layout, start, last)
-        )
+        out.append((_transform(piece, time_scale, int(transpose), has_tempo), layout, start, last))
     return out
 
 
-def _transform(mf, time_scale: float, semis: int, bend: int | None, channels: set, has_tempo: bool) -> bytes:
-    """Scale the tempo, transpose and bend a parsed MIDI file (changed in place); its bytes."""
+def _transform(mf, time_scale: float, semis: int, has_tempo: bool) -> bytes:
+    """Scale the tempo and transpose a parsed MIDI file (changed in place); its bytes."""
     import mido
 
     for ti, track in enumerate(mf.tracks):
         new = mido.MidiTrack()
         if ti == 0 and not has_tempo and time_scale != 1.0:
             new.append(mido.MetaMessage("set_tempo", tempo=round(500000 * time_scale), time=0))
-        if ti == 0 and bend is not None:
-            new.extend(mido.Message("pitchwheel", channel=c, pitch=bend, time=0) for c in sorted(channels))
         for msg in track:
             if msg.type == "set_tempo" and time_scale != 1.0:
                 msg = msg.copy(tempo=min(16777215, max(1, round(msg.tempo * time_scale))))
@@ -309,8 +286,7 @@ def _split_midi(mf) -> list[tuple[object, float, bool]] | None:
 
 
 def _fit(y: np.ndarray, n: int | None) -> np.ndarray:
-    if y.shape[0] == 1:
-        y = np.repeat(y, 2, axis=0)
+    """Stereo ``y`` cut or zero-padded to ``n`` samples (unchanged without ``n``)."""
     if n is None:
         return y
     if y.shape[1] >= n:
@@ -412,8 +388,8 @@ def render_parts(
 ) -> dict[str, np.ndarray]:
     """Render :class:`~core.music.midi.Part` objects (one stem each) like :func:`render_stems`.
 
-    Writes each part's varispeed MIDI directly (:func:`core.music.midi.encode_midi` with a scaled tempo
-    and a pitch bend), so no MIDI has to be parsed and rewritten; the audio equals
+    Writes each part's MIDI directly (:func:`core.music.midi.encode_midi`), so no MIDI has to be parsed
+    and rewritten; the audio equals
     ``render_stems({name: encode_midi([part], ...)})`` -- bit for bit unless long silences are skipped,
     when the two paths (beats here, MIDI ticks there) may place a passage one synthesiser block (up to
     1.3 ms) apart.
@@ -633,8 +609,8 @@ class StemRenderer:
         """Start rendering one stem given as Standard MIDI File bytes.
 
         ``ratio`` plays it that many times faster (tempo events scaled: every note keeps its musical
-        position exactly) and ``semitones`` transposes its pitched notes (drums stay), in the same single
-        pass over the file as the varispeed rewrite. With a known length (``seconds``), a single-tempo
+        position exactly) and ``semitones`` transposes its pitched notes (drums stay), in one pass over
+        the file (:func:`rewrite_midi`). With a known length (``seconds``), a single-tempo
         file is cut into pieces rendered at once and long silences are skipped, as in
         :meth:`submit_part`.
 
