@@ -13,13 +13,15 @@ from core.editor import ops as O
 from core.editor.project import (
     MemorySources,
     Project,
+    StorageSources,
     from_audio_stems,
+    from_track,
     list_projects,
     load_project,
     save_project,
 )
 from core.errors import InputError, NotFoundError
-from tests.conftest import SR, click_track, make_user, sine
+from tests.conftest import SR, click_track, make_track, make_user, sine
 
 
 @pytest.fixture
@@ -207,6 +209,41 @@ def test_save_load_versions_and_ownership(db, project):
             save_project(s, storage, owner_id=bob.id, project=project, project_id=pid)
     # exactly one JSON document is kept for the row (the old one is deleted on update)
     assert len(list(storage.root.rglob("*.json"))) == 1
+
+
+def test_a_project_opened_from_a_track_outlives_the_track_and_its_owner(db):
+    from core.auth import delete_account
+    from core.db.models import Track
+    from core.library import delete_track
+
+    engine, storage = db
+    alice = make_user(engine, "alice")
+    bob = make_user(engine, "bob")
+    tids = [make_track(engine, storage, alice.id, title=t, seconds=2.0) for t in ("one", "two")]
+    with Session(engine) as s:
+        # bob opens alice's public tracks in the editor and saves the projects
+        projects = [from_track(s, storage, track_id=t, viewer_id=bob.id) for t in tids]
+        pids = [save_project(s, storage, owner_id=bob.id, project=p) for p in projects]
+        originals = [StorageSources(storage).audio(p.stems[0].audio, sr=SR) for p in projects]
+        track_keys = [s.get(Track, t).audio_key for t in tids]
+    # the stem is a copy of the track's file under its own key, byte for byte
+    for p, key in zip(projects, track_keys, strict=True):
+        assert p.stems[0].audio != key and storage.get(p.stems[0].audio) == storage.get(key)
+    with Session(engine) as s:
+        delete_track(s, storage, track_id=tids[0], user_id=alice.id)
+        delete_account(s, storage, user_id=alice.id, password="correct horse 1")
+    assert not any(storage.exists(k) for k in track_keys)
+    with Session(engine) as s:
+        for pid, y in zip(pids, originals, strict=True):
+            project = load_project(s, storage, project_id=pid, owner_id=bob.id)
+            np.testing.assert_array_equal(StorageSources(storage).audio(project.stems[0].audio, sr=SR), y)
+    # a track the viewer may not see is not opened (and nothing is copied)
+    carol = make_user(engine, "carol")
+    private = make_track(engine, storage, carol.id, title="secret", visibility="private")
+    files = sorted(storage.root.rglob("*.*"))
+    with Session(engine) as s, pytest.raises(NotFoundError):
+        from_track(s, storage, track_id=private, viewer_id=bob.id)
+    assert sorted(storage.root.rglob("*.*")) == files
 
 
 def test_project_requires_valid_stems():

@@ -864,19 +864,31 @@ def list_projects(session, *, owner_id: int, limit: int = 100) -> list:
 
 
 def from_track(session, storage, *, track_id: int, viewer_id: int) -> Project:
-    """An audio project of a library track the viewer may see; the track's stored audio is the stem."""
+    """An audio project of a library track the viewer may see, its stem a private copy of the track's audio.
+
+    The copy (the stored file's bytes under a new key, mentioned only by the project) makes the project
+    independent of the track: deleting the track, or its owner's account, leaves the project whole. Until
+    the project is saved the copy is an orphan that ``python -m core sweep`` removes after two days, like
+    the stems of an upload opened and never saved.
+
+    Raises
+    ------
+    NotFoundError
+        If the track does not exist or the viewer may not see it.
+    """
     from core.library import get_for_viewer
 
     track = get_for_viewer(session, track_id=int(track_id), viewer_id=viewer_id)
     if track is None:
         raise NotFoundError(f"Track {track_id} not found.")
     src = StorageSources(storage)
-    y = src.audio(track.audio_key, sr=SAMPLE_RATE)
+    y = src.audio(track.audio_key, sr=SAMPLE_RATE)  # decoded first: a broken file is refused, not copied
+    copy = storage.put(storage.get(track.audio_key), suffix=Path(track.audio_key).suffix or ".bin")
     tempo = float(track.bpm) if track.bpm and math.isfinite(track.bpm) else None
     beats = json.loads(track.beats_json or "[]")
     meta = {
         "tempo_bpm": tempo, "key": track.key, "duration_s": y.shape[1] / SAMPLE_RATE, "chords": [],
         "source": "track", "track_id": int(track.id), "first_beat_s": float(beats[0]) if beats else 0.0,
     }  # fmt: skip
-    stem = Stem(name="song", kind="audio", audio=track.audio_key, content_id=f"track-{track.audio_key}")
+    stem = Stem(name="song", kind="audio", audio=copy, content_id=f"track-{track.audio_key}")
     return Project(title=str(track.title)[:120], stems=(stem,), meta=meta, sr=SAMPLE_RATE)
