@@ -80,7 +80,7 @@ if flash := _flash():
     c1.page_link("pages/upload.py", label="Upload a track", icon=":material/upload:")
     c2.page_link("pages/feed.py", label="Go to the feed", icon=":material/home:")
 st.write(f"Logged in as **{user.username}** ({user.email}).")
-if st.button("Log out", key="logout"):
+if st.button("Log out", key="account_logout"):
     end_session()
     _set_flash("You are logged out.")
     st.rerun()

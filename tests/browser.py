@@ -90,6 +90,16 @@ def streamlit_server(data_dir: Path, *, timeout: float = 90.0, script: str = "ap
         log.close()
 
 
+def uncaught_errors(data_dir: Path) -> list[str]:
+    """The uncaught page exceptions in the server's log (Streamlit logs each as "Uncaught app execution").
+
+    A journey can pass while a page fails in a rerun the browser redraws a moment later (the cookie
+    component's extra rerun, for instance); the log still has it.
+    """
+    text = (Path(data_dir) / "server.log").read_text(errors="replace")
+    return [chunk[:1500] for chunk in text.split("Uncaught app execution")[1:]]
+
+
 @contextmanager
 def chromium_browser():
     """A headless Chromium driven by Playwright (no Playwright browser download)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium_browser, require_chromium, sign_up, streamlit_server
+from tests.browser import chromium_browser, require_chromium, sign_up, streamlit_server, uncaught_errors
 from tests.conftest import SR
 from tests.test_beats import make_song
 
@@ -27,6 +27,7 @@ def test_upload_add_drums_and_bass_ab_and_save(tmp_path, _isolated_data_dir):
         page.set_default_timeout(WAIT)
         try:
             _journey(page, base, song)
+            assert not uncaught_errors(_isolated_data_dir), uncaught_errors(_isolated_data_dir)
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             print("screenshot:", tmp_path / "failure.png")

@@ -12,7 +12,14 @@ import re
 import pytest
 
 from tests import browser
-from tests.browser import chromium_browser, require_chromium, sign_up, streamlit_server, visible
+from tests.browser import (
+    chromium_browser,
+    require_chromium,
+    sign_up,
+    streamlit_server,
+    uncaught_errors,
+    visible,
+)
 from tests.conftest import SR
 
 pytestmark = pytest.mark.browser
@@ -94,6 +101,7 @@ def test_generate_open_in_editor_change_tempo_add_reverb_export_mp3(tmp_path, _i
         page.set_default_timeout(WAIT)
         try:
             _journey(page, base, use_generate=use_generate)
+            assert not uncaught_errors(_isolated_data_dir), uncaught_errors(_isolated_data_dir)
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             print("screenshot:", tmp_path / "failure.png")

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.browser import chromium_browser, require_chromium, sign_up, streamlit_server, visible
+from tests.browser import (
+    chromium_browser,
+    require_chromium,
+    sign_up,
+    streamlit_server,
+    uncaught_errors,
+    visible,
+)
 from tests.conftest import click_track, sine
 
 pytestmark = pytest.mark.browser
@@ -61,6 +68,7 @@ def test_sign_up_upload_publish_feed_like_download_share(tmp_path, _isolated_dat
         page = artist.new_page()
         try:
             _journey(page, browser, base, wav)
+            assert not uncaught_errors(_isolated_data_dir), uncaught_errors(_isolated_data_dir)
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             print("screenshot:", tmp_path / "failure.png")
