@@ -2,9 +2,9 @@
 
 Files can outlive every reference to them: the editor stores an upload's stems (or its copy of a library
 track's audio) as soon as a song is opened or generated, and if the project is never saved no row ever
-points at them; a crash between a
-storage write and its database commit leaves the same kind of orphan. :func:`sweep_orphans` removes
-them. It is run by an operator (``python -m core sweep``, see :mod:`core.cli.sweep`), never by a page.
+points at them; a crash between a storage write and its database commit leaves the same kind of orphan.
+:func:`sweep_orphans` removes them. It is run by an operator (``python -m core sweep``, see
+:mod:`core.cli.sweep`), never by a page.
 
 A stored key is *referenced*, and kept, when
 
