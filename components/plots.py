@@ -1,4 +1,4 @@
-"""Plotly figures: waveform with beats, spectrogram, loss curve, piano roll.
+"""Plotly figures: waveform with beats, chord lane, spectrogram, loss curve, piano roll.
 
 The figure builders are pure functions of arrays (testable without a browser); pages show
 them with ``st.plotly_chart``.
@@ -13,6 +13,10 @@ import plotly.graph_objects as go
 
 ACCENT = "#ff3d7f"
 ACCENT_2 = "#7c4dff"
+MINOR_CHORD = "#00a58e"
+# a quiet recording's waveform is drawn up to this much louder (26 dB), so its shape stays readable;
+# near-silence stays near the centre line
+_MAX_DISPLAY_GAIN = 20.0
 _MARGIN = dict(l=0, r=0, t=0, b=0)
 
 
@@ -91,9 +95,62 @@ def waveform_figure(
     downbeats: Sequence[float] | None = None,
     height: int = 120,
 ) -> go.Figure:
-    """Waveform of ``y`` (channels, n) with optional beat/downbeat markers."""
+    """Waveform of ``y`` (channels, n) with optional beat/downbeat markers.
+
+    The drawing is scaled to the signal's peak (by at most 26 dB), so a quietly recorded song shows
+    its shape rather than a flat line; the level itself is reported elsewhere (loudness in LUFS).
+    """
     duration = np.asarray(y).shape[-1] / float(sr)
-    return peaks_figure(envelope(y), duration_s=duration, beats=beats, downbeats=downbeats, height=height)
+    peaks = envelope(y)
+    peaks *= min(1.0 / max(float(np.abs(peaks).max()), 1e-9), _MAX_DISPLAY_GAIN)
+    return peaks_figure(peaks, duration_s=duration, beats=beats, downbeats=downbeats, height=height)
+
+
+def chord_label(label: str) -> str:
+    """Short display form of a chord label: ``"A:min"`` -> ``"Am"``, ``"C:maj"`` -> ``"C"``."""
+    return label.replace(":maj", "").replace(":min", "m")
+
+
+def chords_figure(
+    chords: Sequence[tuple[float, float, str]], *, duration_s: float, height: int = 90
+) -> go.Figure:
+    """A chord lane: one bar per chord segment ``(start, end, label)``, minor chords in their own colour.
+
+    No-chord segments (``"N"``) are left empty. Labels stay horizontal and are hidden where a segment
+    is too short to hold them legibly (the chord is still in the bar's hover text).
+    """
+    shown = [(float(s), float(e), lab) for s, e, lab in chords if lab != "N" and e > s]
+    fig = go.Figure(
+        go.Bar(
+            base=[s for s, _, _ in shown],
+            x=[e - s for s, e, _ in shown],
+            y=["chords"] * len(shown),
+            orientation="h",
+            text=[chord_label(lab) for _, _, lab in shown],
+            textposition="inside",
+            insidetextanchor="middle",
+            textangle=0,
+            marker=dict(
+                color=[MINOR_CHORD if lab.endswith(":min") else ACCENT_2 for _, _, lab in shown],
+                line=dict(width=1),
+            ),
+            hovertext=[f"{chord_label(lab)}  {s:.1f}-{e:.1f} s" for s, e, lab in shown],
+            hoverinfo="text",
+        )
+    )
+    fig.update_layout(
+        height=height,
+        margin=dict(l=0, r=0, t=0, b=22),
+        xaxis=dict(range=[0, max(float(duration_s), 1e-3)], title=None),
+        yaxis=dict(visible=False),
+        showlegend=False,
+        bargap=0.1,
+        dragmode=False,
+        uniformtext=dict(minsize=10, mode="hide"),
+        plot_bgcolor="rgba(0,0,0,0)",
+        paper_bgcolor="rgba(0,0,0,0)",
+    )
+    return fig
 
 
 def spectrogram_figure(y: np.ndarray, *, sr: int, title: str = "", height: int = 260) -> go.Figure:

@@ -21,7 +21,7 @@ import streamlit as st
 from components import resources
 from components.audio_input import audio_input
 from components.player import audio_player, download_buttons
-from components.plots import piano_roll_figure, waveform_figure
+from components.plots import chords_figure, piano_roll_figure, waveform_figure
 from components.session import require_user
 from components.track_actions import save_track_form
 from core.errors import StudioError
@@ -79,27 +79,6 @@ def _tap() -> None:
 def _set_tempo(bpm: float | None) -> None:
     st.session_state["ab_tempo"] = None if bpm is None else round(float(bpm), 2)
     st.session_state["ab_taps"] = []
-
-
-def _chords_figure(chords, duration: float):
-    import plotly.graph_objects as go
-
-    shown = [(s, e, lab) for s, e, lab in chords if lab != "N"]
-    fig = go.Figure(
-        go.Bar(
-            base=[s for s, _, _ in shown], x=[e - s for s, e, _ in shown], y=["chords"] * len(shown),
-            orientation="h", text=[lab.replace(":maj", "").replace(":min", "m") for _, _, lab in shown],
-            textposition="inside", insidetextanchor="middle",
-            marker=dict(color="#7c4dff", line=dict(width=1)),
-            hovertext=[f"{lab} {s:.1f}-{e:.1f} s" for s, e, lab in shown], hoverinfo="text",
-        )
-    )  # fmt: skip
-    fig.update_layout(
-        height=90, margin=dict(l=0, r=0, t=0, b=22), xaxis=dict(range=[0, duration], title=None),
-        yaxis=dict(visible=False), showlegend=False, bargap=0.1, dragmode=False,
-        plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)",
-    )  # fmt: skip
-    return fig
 
 
 song = _song()
@@ -182,7 +161,9 @@ st.plotly_chart(
     width="stretch", key="ab_wave",
 )  # fmt: skip
 if shown.chords:
-    st.plotly_chart(_chords_figure(shown.chords, shown.duration_s), width="stretch", key="ab_chords")
+    st.plotly_chart(
+        chords_figure(shown.chords, duration_s=shown.duration_s), width="stretch", key="ab_chords"
+    )
 else:
     st.caption("No chords recognised.")
 
