@@ -37,6 +37,10 @@ KEYS = [_KEY_AUTO] + [f"{t} {m}" for m in ("major", "minor") for t in _TONICS]
 _ALBUM_GENRES = {"rap": "hip-hop", "hip hop": "hip-hop", "kpop": "k-pop", "lofi": "lo-fi", "rnb": "r&b"}
 
 st.session_state.setdefault("gen_genre", "pop")
+st.session_state.setdefault("gen_tempo", 120)
+# after a song at the genre's tempo, the slider shows that tempo (set before the slider exists)
+if (chosen_tempo := st.session_state.pop("gen_tempo_chosen", None)) is not None:
+    st.session_state["gen_tempo"] = chosen_tempo
 if prefill := st.session_state.pop("generate_prefill", None):  # "Make a track" in the Album factory
     wanted = _ALBUM_GENRES.get(
         str(prefill.get("genre") or "").lower(), str(prefill.get("genre") or "").lower()
@@ -57,7 +61,10 @@ with st.form("gen_form"):
     auto_tempo = c1.checkbox(
         "Genre's tempo", value=True, key="gen_auto_tempo", help="Use the genre's usual tempo"
     )
-    tempo = c2.slider("Tempo (bpm)", 40, 240, 120, key="gen_tempo", help="Used when 'Genre's tempo' is off")
+    tempo = c2.slider(
+        "Tempo (bpm)", 40, 240, key="gen_tempo", help="Used when 'Genre's tempo' is off; after a song at the "
+        "genre's tempo it shows that tempo, to start from",
+    )  # fmt: skip
     key_name = c3.selectbox("Key", KEYS, key="gen_key")
     instruments = st.multiselect(
         "Instruments", list(ROLES), default=["drums", "bass", "keys", "lead"], key="gen_instruments"
@@ -85,6 +92,11 @@ if request is not None:
         song = resources.generated_song(**request)
     except StudioError as exc:
         st.error(str(exc))
+    if go and song is not None and request["tempo"] is None:
+        shown = min(max(round(song.tempo_bpm), 40), 240)
+        if st.session_state.get("gen_tempo") != shown:
+            st.session_state["gen_tempo_chosen"] = shown
+            st.rerun()  # the form above was drawn with the old tempo
 
 if song is not None:
     from components.player import audio_player, download_buttons

@@ -118,3 +118,30 @@ def test_album_factory_prefill_sets_genre_mood_and_title(db):
     assert at.selectbox(key="gen_genre").value == "hip-hop"
     assert at.selectbox(key="gen_mood").value == "dark"
     assert any("Neon Rain" in i.value for i in at.info)
+
+
+def test_after_a_song_at_the_genres_tempo_the_slider_shows_that_tempo(db, models):
+    engine, _ = db
+    user = make_user(engine, "tempo")
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state["user_id"] = user.id
+    at.run()
+    assert at.slider(key="gen_tempo").value == 120 and at.checkbox(key="gen_auto_tempo").value
+    at.selectbox(key="gen_genre").set_value("hip-hop")
+    at.multiselect(key="gen_instruments").set_value(["drums", "bass"])
+    at.slider(key="gen_seconds").set_value(5)
+    at.button(key="FormSubmitter:gen_form-Generate").click()
+    at.run()
+    assert not at.exception, at.exception
+    chosen = at.session_state["gen_request"]
+    assert chosen["tempo"] is None
+    heading = next(t.value for t in at.subheader if t.value.startswith("hip-hop ·"))
+    bpm = float(heading.split(" bpm")[0].rsplit("· ", 1)[1])
+    assert bpm != 120 and at.slider(key="gen_tempo").value == round(bpm)
+    # turning the genre's tempo off now starts from the same tempo: the same song again
+    at.checkbox(key="gen_auto_tempo").set_value(False)
+    at.button(key="FormSubmitter:gen_form-Generate").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["gen_request"]["tempo"] == round(bpm)
+    assert f"· {round(bpm):g} bpm ·" in page_texts(at)
