@@ -1,4 +1,4 @@
-"""My library: tracks (edit, publish, share, delete) and albums."""
+"""My library: tracks (edit, publish, share, delete), saved editor projects and albums (open, delete)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,31 @@ from core.errors import StudioError
 st.title("My library")
 user = require_user("see your library")
 
-from core.editor.project import list_projects  # noqa: E402
-from core.library import delete_track, list_albums, list_user_tracks, rotate_share_token, update_track  # noqa: E402
+from core.editor.project import delete_project, list_projects  # noqa: E402
+from core.library import (  # noqa: E402
+    delete_album,
+    delete_track,
+    list_albums,
+    list_user_tracks,
+    rotate_share_token,
+    update_track,
+)
 
 with Session(resources.engine()) as session:
     cards = [CardData.of(t) for t in list_user_tracks(session, owner_id=user.id)]
     albums = list_albums(session, owner_id=user.id)
-    album_rows = [(a.name, a.artist, a.cover_key, a.titles_json) for a in albums]
+    album_rows = [(a.id, a.name, a.artist, a.cover_key, a.titles_json) for a in albums]
     projects = [(p.id, p.title, p.updated_at) for p in list_projects(session, owner_id=user.id)]
+
+
+def _delete(fn, done: str, **ids: int) -> None:
+    """Run one of core's owner-only deletes; a refusal is shown as a toast (the rerun clears the page)."""
+    try:
+        with Session(resources.engine()) as session:
+            fn(session, resources.storage(), **ids)
+        st.toast(done)
+    except StudioError as exc:
+        st.toast(str(exc), icon=":material/error:")
 
 
 def _open_in_editor(**target: int) -> None:
@@ -83,22 +100,25 @@ with tab_tracks:
                     _open_in_editor(editor_track_id=card.id)
                 confirm = c2.checkbox("Yes, delete this track forever", key=f"confirm_{card.id}")
                 if c2.button("Delete track", key=f"delete_{card.id}", disabled=not confirm, type="secondary"):
-                    try:
-                        with Session(resources.engine()) as session:
-                            delete_track(session, resources.storage(), track_id=card.id, user_id=user.id)
-                        st.toast("Track deleted.")
-                        st.rerun()
-                    except StudioError as exc:
-                        st.error(str(exc))
+                    _delete(delete_track, "Track deleted.", track_id=card.id, user_id=user.id)
+                    st.rerun()
 
 with tab_projects:
     if not projects:
         st.info("No saved projects yet: generate a song or open a track in the editor and save it.")
     for pid, title, updated in projects:
-        c1, c2 = st.columns([4, 1], vertical_alignment="center")
+        c1, c2, c3 = st.columns([4, 1, 1], vertical_alignment="center")
         c1.markdown(f"**{md_escape(title)}**  \n:gray[saved {updated:%Y-%m-%d %H:%M} UTC]")
         if c2.button("Open", key=f"open_project_{pid}", icon=":material/tune:"):
             _open_in_editor(editor_project_id=pid)
+        with c3.popover("Delete", icon=":material/delete:"):
+            st.write("Delete this project and the audio only it uses? Your tracks stay.")
+            if st.button("Delete project", key=f"delete_project_{pid}", type="primary"):
+                _delete(delete_project, "Project deleted.", project_id=pid, owner_id=user.id)
+                if st.session_state.get("editor_row_id") == pid:  # open in the editor: close it there
+                    for k in ("editor_project", "editor_row_id", "editor_export"):
+                        st.session_state.pop(k, None)
+                st.rerun()
 
 with tab_albums:
     import json
@@ -107,7 +127,7 @@ with tab_albums:
         st.info("No albums yet.")
         if st.button("Open the Album factory"):
             st.switch_page("pages/album.py")
-    for name, artist, cover_key, titles_json in album_rows:
+    for album_id, name, artist, cover_key, titles_json in album_rows:
         with st.container(border=True):
             c1, c2 = st.columns([1, 3])
             if cover_key and resources.storage().exists(cover_key):
@@ -116,3 +136,8 @@ with tab_albums:
             c2.caption(f"by {artist}")
             for i, t in enumerate(json.loads(titles_json or "[]"), 1):
                 c2.text(f"{i:2d}. {t}")
+            with c1.popover("Delete", icon=":material/delete:"):
+                st.write("Delete this album and its cover? Its tracks stay.")
+                if st.button("Delete album", key=f"delete_album_{album_id}", type="primary"):
+                    _delete(delete_album, "Album deleted.", album_id=album_id, user_id=user.id)
+                    st.rerun()

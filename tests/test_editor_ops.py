@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from sqlmodel import Session
 
 from core.audio.effects import EQ, Reverb
+from core.db.models import Project as ProjectRow
 from core.editor import ops as O
 from core.editor.project import (
     MemorySources,
     Project,
     StorageSources,
+    delete_project,
     from_audio_stems,
     from_track,
     list_projects,
@@ -244,6 +247,61 @@ def test_a_project_opened_from_a_track_outlives_the_track_and_its_owner(db):
     with Session(engine) as s, pytest.raises(NotFoundError):
         from_track(s, storage, track_id=private, viewer_id=bob.id)
     assert sorted(storage.root.rglob("*.*")) == files
+
+
+def test_deleting_a_project_removes_its_files_but_keeps_stems_that_another_version_or_a_track_uses(db):
+    engine, storage = db
+    alice = make_user(engine, "alice")
+    bob = make_user(engine, "bob")
+    src = StorageSources(storage)
+    with Session(engine) as s:
+        song = from_audio_stems(
+            {"a": sine(seconds=1.0), "b": sine(330.0, seconds=1.0)}, sources=src, title="v1"
+        )
+        v1 = save_project(s, storage, owner_id=bob.id, project=song)
+        v2 = save_project(s, storage, owner_id=bob.id, project=song.apply(O.TrackGain(track="a", db=-3.0)))
+        # a project saved before the editor copied library tracks: its stem is the track's own file
+        tid = make_track(engine, storage, alice.id, title="theirs", seconds=1.0)
+        from core.db.models import Track
+
+        track_key = s.get(Track, tid).audio_key
+        legacy = replace(song, title="legacy", stems=(replace(song.stems[0], audio=track_key),))
+        v3 = save_project(s, storage, owner_id=bob.id, project=legacy)
+        docs = {pid: s.get(ProjectRow, pid).data_key for pid in (v1, v2, v3)}
+    stems = [stem.audio for stem in song.stems]
+    assert all(storage.exists(k) for k in [*stems, *docs.values(), track_key])
+
+    with Session(engine) as s:
+        # only the owner can delete, and others' projects are not revealed
+        for pid, who in ((v1, alice.id), (10_000, bob.id)):
+            with pytest.raises(NotFoundError):
+                delete_project(s, storage, project_id=pid, owner_id=who)
+        delete_project(s, storage, project_id=v1, owner_id=bob.id)
+        assert not storage.exists(docs[v1]) and all(storage.exists(k) for k in stems)  # v2 uses them
+        assert [p.id for p in list_projects(s, owner_id=bob.id)] == [v3, v2]
+        y = src.audio(load_project(s, storage, project_id=v2, owner_id=bob.id).stems[0].audio, sr=SR)
+        np.testing.assert_allclose(y, sine(seconds=1.0), atol=1e-4)
+
+        delete_project(s, storage, project_id=v3, owner_id=bob.id)
+        assert storage.exists(track_key) and s.get(Track, tid) is not None  # alice's track is untouched
+        delete_project(s, storage, project_id=v2, owner_id=bob.id)
+        assert not any(storage.exists(k) for k in [*stems, *docs.values()])
+        assert list_projects(s, owner_id=bob.id) == []
+        with pytest.raises(NotFoundError):
+            load_project(s, storage, project_id=v2, owner_id=bob.id)
+
+
+def test_deleting_a_project_whose_document_is_lost_still_deletes_it(db):
+    engine, storage = db
+    bob = make_user(engine, "bob")
+    with Session(engine) as s:
+        song = from_audio_stems({"a": sine(seconds=0.5)}, sources=StorageSources(storage), title="x")
+        pid = save_project(s, storage, owner_id=bob.id, project=song)
+        storage.delete(s.get(ProjectRow, pid).data_key)
+        delete_project(s, storage, project_id=pid, owner_id=bob.id)
+        assert s.get(ProjectRow, pid) is None
+    # its stem is left to `python -m core sweep` (the document that named it is gone)
+    assert storage.exists(song.stems[0].audio)
 
 
 def test_project_requires_valid_stems():

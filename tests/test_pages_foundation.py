@@ -272,3 +272,40 @@ def test_library_opens_a_track_in_the_editor(db):
     at.button(key=f"edit_in_editor_{tid}").click().run()
     assert not at.exception, at.exception
     assert "Edit me" in page_texts(at) + "".join(t.value for t in at.text_input)
+
+
+def test_library_deletes_a_project_and_an_album(db):
+    from core.covers_placeholder import placeholder_cover
+    from core.db.models import Album, Project
+    from core.editor import ops as O
+    from core.editor.project import StorageSources, from_audio_stems, save_project
+    from core.library import save_album
+    from tests.conftest import sine
+
+    engine, storage = db
+    alice, bob = make_user(engine), make_user(engine, "bob")
+    with Session(engine) as s:
+        song = from_audio_stems({"a": sine(seconds=0.5)}, sources=StorageSources(storage), title="Sketch")
+        pid = save_project(s, storage, owner_id=alice.id, project=song)
+        v2 = save_project(s, storage, owner_id=alice.id, project=song.apply(O.TrackGain(track="a", db=-3.0)))
+        bobs = save_project(s, storage, owner_id=bob.id, project=song)
+        album = save_album(
+            s, storage, owner_id=alice.id, name="Night LP", artist="Alice", titles=["One"],
+            cover_png=placeholder_cover(title="Night LP", artist="Alice", size=64),
+        )  # fmt: skip
+        album_id, cover_key = album.id, album.cover_key
+    at = _app("pages/library.py", user_id=alice.id)
+    at.session_state["editor_project"], at.session_state["editor_row_id"] = song, pid  # open in the editor
+    assert "Projects (2)" in [t.label for t in at.tabs] and "Albums (1)" in [t.label for t in at.tabs]
+    at.button(key=f"delete_project_{pid}").click().run()
+    assert not at.exception, at.exception
+    assert "Projects (1)" in [t.label for t in at.tabs]
+    with Session(engine) as s:
+        assert s.get(Project, pid) is None and s.get(Project, v2) is not None
+        assert s.get(Project, bobs) is not None
+    assert storage.exists(song.stems[0].audio)  # the other version uses the same stem file
+    assert "editor_project" not in at.session_state and "editor_row_id" not in at.session_state
+    at.button(key=f"delete_album_{album_id}").click().run()
+    assert not at.exception, at.exception
+    assert "Albums (0)" in [t.label for t in at.tabs]
+    assert _count(engine, Album) == 0 and not storage.exists(cover_key)

@@ -34,6 +34,7 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -861,6 +862,71 @@ def list_projects(session, *, owner_id: int, limit: int = 100) -> list:
         .limit(int(limit))
     )
     return list(session.exec(stmt).all())
+
+
+def delete_project(session, storage, *, project_id: int, owner_id: int) -> None:
+    """Delete a saved project the caller owns: its row, its document and the stems nothing else uses.
+
+    The row is deleted and committed first; the files go after the commit. A stem the document
+    mentions is kept when another of the owner's saved projects mentions it too (versions saved with
+    "Save as a new version" share their stems), when a row stores it (a project saved before the
+    editor copied library tracks points at the track's own audio), or when a job's parameters mention
+    it. Stems are written per project (generated, uploaded, copied from a track), so only the owner's
+    own projects can share them. An unreadable document deletes the row and the document only.
+
+    Raises
+    ------
+    NotFoundError
+        For an unknown id, or a project of another user (not revealed as existing).
+    """
+    from sqlalchemy import delete, select
+
+    from core.db.models import STORAGE_KEY_COLUMNS, Job
+    from core.db.models import Project as ProjectRow
+    from core.errors import StudioError
+    from core.storage import find_keys
+
+    row = session.get(ProjectRow, int(project_id)) if isinstance(project_id, int) else None
+    if row is None or row.owner_id != int(owner_id):
+        raise NotFoundError(f"Project {project_id} not found.")
+    data_key = row.data_key
+    stems: set[str] = set()
+    if data_key:
+        with contextlib.suppress(StudioError, OSError, UnicodeDecodeError):
+            stems = find_keys(storage.get(data_key).decode("utf-8")) - {data_key}
+    others = session.execute(
+        select(ProjectRow.data_key).where(
+            ProjectRow.owner_id == int(owner_id), ProjectRow.id != row.id, ProjectRow.data_key.is_not(None)
+        )
+    ).scalars()
+    for other in others:
+        if not stems:
+            break
+        try:
+            stems -= find_keys(storage.get(other).decode("utf-8", errors="replace"))
+        except (StudioError, OSError):
+            stems.clear()  # a document we cannot read may use any of them: keep them all
+    for key in sorted(stems):
+        in_rows = any(
+            session.execute(select(column).where(column == key).limit(1)).first() is not None
+            for column, _owner in STORAGE_KEY_COLUMNS
+        )
+        in_jobs = session.execute(select(Job.id).where(Job.params_json.contains(key)).limit(1)).first()
+        if in_rows or in_jobs is not None:
+            stems.discard(key)
+    try:
+        session.execute(
+            delete(ProjectRow).where(ProjectRow.id == row.id).execution_options(synchronize_session=False)
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    session.expunge(row)
+    for key in [data_key, *sorted(stems)]:
+        if key:
+            with contextlib.suppress(Exception):
+                storage.delete(key)
 
 
 def from_track(session, storage, *, track_id: int, viewer_id: int) -> Project:
