@@ -97,13 +97,25 @@ def waveform_figure(
 ) -> go.Figure:
     """Waveform of ``y`` (channels, n) with optional beat/downbeat markers.
 
-    The drawing is scaled to the signal's peak (by at most 26 dB), so a quietly recorded song shows
-    its shape rather than a flat line; the level itself is reported elsewhere (loudness in LUFS).
+    The drawing is scaled to the signal's peak (:func:`display_peaks`), so a quietly recorded song
+    shows its shape rather than a flat line; the level itself is reported elsewhere (loudness in LUFS).
     """
     duration = np.asarray(y).shape[-1] / float(sr)
-    peaks = envelope(y)
-    peaks *= min(1.0 / max(float(np.abs(peaks).max()), 1e-9), _MAX_DISPLAY_GAIN)
+    peaks = display_peaks(envelope(y))
     return peaks_figure(peaks, duration_s=duration, beats=beats, downbeats=downbeats, height=height)
+
+
+def display_peaks(peaks: np.ndarray) -> np.ndarray:
+    """A min/max envelope scaled to its peak for drawing, by at most 26 dB (near-silence stays flat).
+
+    Examples
+    --------
+    >>> display_peaks(np.array([[-0.1, 0.2], [-0.05, 0.05]], np.float32)).tolist()
+    [[-0.5, 1.0], [-0.25, 0.25]]
+    """
+    peaks = np.asarray(peaks, dtype=np.float32)
+    top = float(np.abs(peaks).max()) if peaks.size else 0.0
+    return peaks * np.float32(min(1.0 / max(top, 1e-9), _MAX_DISPLAY_GAIN))
 
 
 def chord_label(label: str) -> str:

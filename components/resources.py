@@ -69,9 +69,9 @@ def track_waveform(track_id: int, peaks_json: str, beats_json: str | None, durat
 
     import numpy as np
 
-    from components.plots import peaks_figure
+    from components.plots import display_peaks, peaks_figure
 
-    peaks = np.asarray(json.loads(peaks_json or "[]"), dtype=np.float32)
+    peaks = display_peaks(np.asarray(json.loads(peaks_json or "[]"), dtype=np.float32))
     beats = json.loads(beats_json) if beats_json else []
     return peaks_figure(peaks, duration_s=duration_s, beats=beats, height=height)
 

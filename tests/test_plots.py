@@ -68,3 +68,25 @@ def test_the_chord_lane_labels_colours_and_skips_no_chord():
 
 def test_chord_labels():
     assert [chord_label(x) for x in ("C:maj", "F#:min", "N")] == ["C", "F#m", "N"]
+
+
+def test_feed_cards_draw_stored_peaks_scaled_like_the_upload_waveform():
+    import json
+
+    from components import resources
+    from components.plots import display_peaks
+
+    stored = json.dumps([[-0.02, 0.05], [-0.1, 0.08], [0.0, 0.0]])
+    fig = resources.track_waveform(1, stored, "[0.5]", 3.0, 70)
+    np.testing.assert_allclose(fig.data[0].y, [0.5, 0.8, 0.0], atol=1e-6)
+    np.testing.assert_allclose(fig.data[1].y, [-0.2, -1.0, 0.0], atol=1e-6)
+    assert display_peaks(np.zeros((0, 2))).shape == (0, 2)
+
+
+def test_doctests():
+    import doctest
+
+    from components import plots
+
+    result = doctest.testmod(plots)
+    assert result.attempted >= 1 and result.failed == 0
