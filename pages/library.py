@@ -32,14 +32,16 @@ with Session(resources.engine()) as session:
     projects = [(p.id, p.title, p.updated_at) for p in list_projects(session, owner_id=user.id)]
 
 
-def _delete(fn, done: str, **ids: int) -> None:
+def _delete(fn, done: str, **ids: int) -> bool:
     """Run one of core's owner-only deletes; a refusal is shown as a toast (the rerun clears the page)."""
     try:
         with Session(resources.engine()) as session:
             fn(session, resources.storage(), **ids)
-        st.toast(done)
     except StudioError as exc:
         st.toast(str(exc), icon=":material/error:")
+        return False
+    st.toast(done)
+    return True
 
 
 def _open_in_editor(**target: int) -> None:
@@ -114,8 +116,8 @@ with tab_projects:
         with c3.popover("Delete", icon=":material/delete:"):
             st.write("Delete this project and the audio only it uses? Your tracks stay.")
             if st.button("Delete project", key=f"delete_project_{pid}", type="primary"):
-                _delete(delete_project, "Project deleted.", project_id=pid, owner_id=user.id)
-                if st.session_state.get("editor_row_id") == pid:  # open in the editor: close it there
+                deleted = _delete(delete_project, "Project deleted.", project_id=pid, owner_id=user.id)
+                if deleted and st.session_state.get("editor_row_id") == pid:  # open in the editor: close it
                     for k in ("editor_project", "editor_row_id", "editor_export"):
                         st.session_state.pop(k, None)
                 st.rerun()
