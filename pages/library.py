@@ -15,7 +15,7 @@ from core.errors import StudioError
 st.title("My library")
 user = require_user("see your library")
 
-from core.editor.project import delete_project, list_projects  # noqa: E402
+from core.editor.project import count_projects, delete_project, list_projects  # noqa: E402
 from core.library import (  # noqa: E402
     delete_album,
     delete_track,
@@ -30,6 +30,7 @@ with Session(resources.engine()) as session:
     albums = list_albums(session, owner_id=user.id)
     album_rows = [(a.id, a.name, a.artist, a.cover_key, a.titles_json) for a in albums]
     projects = [(p.id, p.title, p.updated_at) for p in list_projects(session, owner_id=user.id)]
+    project_count = count_projects(session, owner_id=user.id)
 
 
 def _delete(fn, done: str, **ids: int) -> bool:
@@ -50,7 +51,7 @@ def _open_in_editor(**target: int) -> None:
 
 
 tab_tracks, tab_projects, tab_albums = st.tabs(
-    [f"Tracks ({len(cards)})", f"Projects ({len(projects)})", f"Albums ({len(album_rows)})"]
+    [f"Tracks ({len(cards)})", f"Projects ({project_count})", f"Albums ({len(album_rows)})"]
 )
 
 with tab_tracks:
@@ -108,6 +109,8 @@ with tab_tracks:
 with tab_projects:
     if not projects:
         st.info("No saved projects yet: generate a song or open a track in the editor and save it.")
+    elif project_count > len(projects):
+        st.caption(f"The {len(projects)} most recently saved of your {project_count} projects.")
     for pid, title, updated in projects:
         c1, c2, c3 = st.columns([4, 1, 1], vertical_alignment="center")
         c1.markdown(f"**{md_escape(title)}**  \n:gray[saved {updated:%Y-%m-%d %H:%M} UTC]")

@@ -16,6 +16,7 @@ from core.editor.project import (
     MemorySources,
     Project,
     StorageSources,
+    count_projects,
     delete_project,
     from_audio_stems,
     from_track,
@@ -276,7 +277,9 @@ def test_deleting_a_project_removes_its_files_but_keeps_stems_that_another_versi
         for pid, who in ((v1, alice.id), (10_000, bob.id)):
             with pytest.raises(NotFoundError):
                 delete_project(s, storage, project_id=pid, owner_id=who)
+        assert (count_projects(s, owner_id=bob.id), count_projects(s, owner_id=alice.id)) == (3, 0)
         delete_project(s, storage, project_id=v1, owner_id=bob.id)
+        assert count_projects(s, owner_id=bob.id) == 2
         assert not storage.exists(docs[v1]) and all(storage.exists(k) for k in stems)  # v2 uses them
         assert [p.id for p in list_projects(s, owner_id=bob.id)] == [v3, v2]
         y = src.audio(load_project(s, storage, project_id=v2, owner_id=bob.id).stems[0].audio, sr=SR)

@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import Session, func, select
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_track, make_user, page_texts
+from tests.conftest import make_track, make_user, page_texts, sine
 
 APP = "../app.py"
 TIMEOUT = 60
@@ -280,7 +280,6 @@ def test_library_deletes_a_project_and_an_album(db):
     from core.editor import ops as O
     from core.editor.project import StorageSources, from_audio_stems, save_project
     from core.library import save_album
-    from tests.conftest import sine
 
     engine, storage = db
     alice, bob = make_user(engine), make_user(engine, "bob")
@@ -309,3 +308,22 @@ def test_library_deletes_a_project_and_an_album(db):
     assert not at.exception, at.exception
     assert "Albums (0)" in [t.label for t in at.tabs]
     assert _count(engine, Album) == 0 and not storage.exists(cover_key)
+
+
+def test_library_says_when_it_shows_only_the_newest_projects(db, monkeypatch):
+    from core.editor import project as P
+
+    engine, storage = db
+    alice = make_user(engine)
+    with Session(engine) as s:
+        song = P.from_audio_stems({"a": sine(seconds=0.2)}, sources=P.StorageSources(storage), title="Take")
+        for _ in range(3):
+            P.save_project(s, storage, owner_id=alice.id, project=song)
+    real = P.list_projects
+    monkeypatch.setattr(
+        P, "list_projects", lambda session, *, owner_id: real(session, owner_id=owner_id, limit=2)
+    )
+    at = _app("pages/library.py", user_id=alice.id)
+    assert not at.exception, at.exception
+    assert "Projects (3)" in [t.label for t in at.tabs]
+    assert "The 2 most recently saved of your 3 projects." in page_texts(at)

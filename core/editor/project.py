@@ -864,6 +864,16 @@ def list_projects(session, *, owner_id: int, limit: int = 100) -> list:
     return list(session.exec(stmt).all())
 
 
+def count_projects(session, *, owner_id: int) -> int:
+    """How many editor projects the caller has saved (:func:`list_projects` returns at most ``limit``)."""
+    from sqlalchemy import func, select
+
+    from core.db.models import Project as ProjectRow
+
+    stmt = select(func.count()).where(ProjectRow.owner_id == int(owner_id), ProjectRow.kind == "editor")
+    return int(session.execute(stmt).scalar_one())
+
+
 def delete_project(session, storage, *, project_id: int, owner_id: int) -> None:
     """Delete a saved project the caller owns: its row, its document and the stems nothing else uses.
 
