@@ -916,14 +916,14 @@ def delete_project(session, storage, *, project_id: int, owner_id: int) -> None:
             stems -= find_keys(storage.get(other).decode("utf-8", errors="replace"))
         except (StudioError, OSError):
             stems.clear()  # a document we cannot read may use any of them: keep them all
-    for key in sorted(stems):
-        in_rows = any(
-            session.execute(select(column).where(column == key).limit(1)).first() is not None
-            for column, _owner in STORAGE_KEY_COLUMNS
-        )
-        in_jobs = session.execute(select(Job.id).where(Job.params_json.contains(key)).limit(1)).first()
-        if in_rows or in_jobs is not None:
-            stems.discard(key)
+    for column, _owner in STORAGE_KEY_COLUMNS:
+        if stems:
+            stems -= set(session.execute(select(column).where(column.in_(sorted(stems)))).scalars())
+    stems = {
+        key
+        for key in stems
+        if session.execute(select(Job.id).where(Job.params_json.contains(key)).limit(1)).first() is None
+    }
     try:
         session.execute(
             delete(ProjectRow).where(ProjectRow.id == row.id).execution_options(synchronize_session=False)
