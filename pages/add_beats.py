@@ -23,6 +23,7 @@ from components.audio_input import audio_input
 from components.player import audio_player, download_buttons
 from components.plots import chords_figure, piano_roll_figure, waveform_figure
 from components.session import require_user
+from components.text import count
 from components.track_actions import save_track_form
 from core.errors import StudioError
 
@@ -191,7 +192,7 @@ with st.expander("Correct the tempo", expanded=shown.tempo_bpm is None):
         args=((current or 0) * 2,),
     )  # fmt: skip
     t4.button("Reset", key="ab_reset", disabled=tempo_override is None, on_click=_set_tempo, args=(None,))
-    st.caption(f"{len(taps)} tap(s)" + (f": {tapped:.1f} BPM" if tapped else ""))
+    st.caption(count(len(taps), "tap") + (f": {tapped:.1f} BPM" if tapped else ""))
 
 # -------------------------------------------------------------------------------------------- options
 from core.beats import style_choices  # noqa: E402

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from components import resources
 from components.editor_widgets import StripValues, effect_chain_editor, lane_figure, mixer_strip
 from components.session import require_user
+from components.text import count
 from core.errors import StudioError
 
 P = "editor_project"
@@ -381,7 +382,7 @@ def workspace() -> None:
     bpm = f"{state.bpm:.1f} bpm" if state.bpm else "tempo unknown"
     key = project.meta.get("key") or "key unknown"
     shift = f" {state.semitones:+d} st" if state.semitones else ""
-    counts = f"{len(state.tracks)} tracks · {len(project.ops)} edits"
+    counts = f"{count(len(state.tracks), 'track')} · {count(len(project.ops), 'edit')}"
     st.caption(f"{render.seconds:.1f} s · {bpm} · {key}{shift} · {counts}")
 
     left, right = st.columns([3, 1])

@@ -222,7 +222,10 @@ with train_tab:
                 key="kpop_train_uploads",
             )
             c1, c2, c3 = st.columns(3)
-            epochs = c1.slider("Epochs", 1, 100, 20, key="kpop_train_epochs")
+            epochs = c1.number_input(
+                "Epochs", 1, kpop.MAX_EPOCHS, 20, step=1, key="kpop_train_epochs",
+                help="Passes over your songs; training also stops at the time limit, keeping the best model.",
+            )  # fmt: skip
             minutes = c2.slider(
                 "Time limit (min)", 1, int(kpop.MAX_TRAIN_SECONDS // 60), 10, key="kpop_train_minutes"
             )

@@ -107,6 +107,8 @@ def test_other_users_project_is_not_opened_and_tracks_open_as_audio_projects(db)
     assert not at.exception, at.exception
     project = at.session_state["editor_project"]
     assert [s.name for s in project.stems] == ["song"] and project.meta["tempo_bpm"] == 120.0
+    assert any("· 1 track · 0 edits" in c.value for c in at.caption)
     rev = at.session_state["editor_rev"]
     at.toggle(key=f"ed_{rev}_song_mute").set_value(True).run()
     assert at.session_state["editor_project"].ops == (O.Mute(track="song", on=True),)
+    assert any("· 1 track · 1 edit" in c.value for c in at.caption)

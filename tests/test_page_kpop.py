@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import kpop
 from tests.conftest import make_track, make_user, page_texts
 
 PAGE = "../pages/kpop.py"
@@ -79,7 +80,9 @@ def test_training_runs_in_the_background_and_the_new_model_can_be_chosen(db):
     at.run()
     at.text_input(key="kpop_train_name").input("Sines")
     at.multiselect(key="kpop_train_tracks").set_value(ids)
-    at.slider(key="kpop_train_epochs").set_value(1)
+    epochs = at.number_input(key="kpop_train_epochs")
+    assert epochs.max == kpop.MAX_EPOCHS  # the limit the page states is the one the form allows
+    epochs.set_value(1)
     at.button(key="FormSubmitter:kpop_train_form-Start training").click()
     at.run()
     assert not at.exception, at.exception
