@@ -261,6 +261,18 @@ def album_cover(album: str, artist: str, genre: str | None, mood: str | None, st
     return make_cover(album=album, artist=artist, genre=genre, mood=mood, style=style, seed=seed)
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def cover_thumbnail(data: bytes, size: int = 400) -> bytes:
+    """A JPEG thumbnail of a cover for display (:func:`core.covers_placeholder.cover_thumbnail`).
+
+    Pages show covers at a few hundred pixels; the stored or painted PNG (up to 1.6 MB) stays for
+    downloads.
+    """
+    from core.covers_placeholder import cover_thumbnail as thumbnail
+
+    return thumbnail(data, size=size)
+
+
 # --- editor ---
 
 

@@ -13,6 +13,9 @@ from components import resources
 from components.text import md_escape
 from core.errors import StudioError
 
+# cover thumbnails: the card draws its cover about 200 px wide; twice that stays sharp on HiDPI screens
+CARD_COVER_PX = 400
+
 
 @dataclass(frozen=True)
 class CardData:
@@ -76,14 +79,16 @@ def share_url(token: str) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def _cover(cover_key: str | None, title: str, artist: str) -> bytes:
-    from core.covers_placeholder import placeholder_cover
+    """The card's cover as a small JPEG (a stored cover can be a 1.6 MB PNG; the card shows ~200 px)."""
+    from core.covers_placeholder import cover_thumbnail, placeholder_cover
 
     if cover_key:
         try:
-            return resources.storage().get(cover_key)
-        except Exception:  # a missing file must not break the feed
+            return cover_thumbnail(resources.storage().get(cover_key), size=CARD_COVER_PX)
+        except Exception:  # a missing or unreadable file must not break the feed
             pass
-    return placeholder_cover(title=title, artist=artist, size=256)
+    placeholder = placeholder_cover(title=title, artist=artist, size=CARD_COVER_PX)
+    return cover_thumbnail(placeholder, size=CARD_COVER_PX)
 
 
 def _badges(card: CardData) -> str:
@@ -161,7 +166,7 @@ def track_card(card: CardData, *, liked: bool, key: str, via_token: bool = False
     """Render one card (call inside a fragment so its buttons rerun only the card)."""
     with st.container(border=True):
         left, right = st.columns([1, 4], vertical_alignment="top")
-        left.image(_cover(card.cover_key, card.title, card.artist), width="stretch", output_format="PNG")
+        left.image(_cover(card.cover_key, card.title, card.artist), width="stretch", output_format="JPEG")
         with right:
             st.markdown(f"#### {md_escape(card.title)}")
             st.caption(f"by {card.artist}" if card.artist else "unknown artist")

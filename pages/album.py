@@ -114,7 +114,7 @@ except StudioError as exc:
     st.stop()
 cols = st.columns(N_COVERS)
 for i, (col, cov) in enumerate(zip(cols, covers, strict=True)):
-    col.image(cov.png, caption=f"{i + 1}: {cov.style}", width="stretch")
+    col.image(resources.cover_thumbnail(cov.png, 560), caption=f"{i + 1}: {cov.style}", width="stretch")
 pick = st.radio(
     "Pick a cover",
     list(range(N_COVERS)),

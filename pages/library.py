@@ -136,7 +136,7 @@ with tab_albums:
         with st.container(border=True):
             c1, c2 = st.columns([1, 3])
             if cover_key and resources.storage().exists(cover_key):
-                c1.image(resources.storage().get(cover_key))
+                c1.image(resources.cover_thumbnail(resources.storage().get(cover_key)), width="stretch")
             c2.markdown(f"#### {md_escape(name)}")
             c2.caption(f"by {artist}")
             for i, t in enumerate(json.loads(titles_json or "[]"), 1):

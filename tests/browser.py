@@ -53,7 +53,7 @@ def streamlit_server(data_dir: Path, *, timeout: float = 90.0, script: str = "ap
             "-m",
             "streamlit",
             "run",
-            "app.py",
+            script,
             "--server.headless=true",
             "--server.address=127.0.0.1",
             f"--server.port={port}",
@@ -101,12 +101,23 @@ def uncaught_errors(data_dir: Path) -> list[str]:
 
 
 @contextmanager
-def chromium_browser():
-    """A headless Chromium driven by Playwright (no Playwright browser download)."""
+def chromium_browser(*, microphone: Path | None = None):
+    """A headless Chromium driven by Playwright (no Playwright browser download).
+
+    With ``microphone`` (a 16-bit PCM WAV file), pages get a fake microphone that plays that file, and
+    the permission prompt is accepted, so recording in the browser can be tested.
+    """
     from playwright.sync_api import sync_playwright
 
+    args = list(CHROMIUM_ARGS)
+    if microphone is not None:
+        args += [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone}",
+        ]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=True)
         try:
             yield browser
         finally:

@@ -1,4 +1,7 @@
-"""End-to-end in headless Chromium: sign up -> upload a song -> add drums and bass -> A/B -> save."""
+"""End-to-end in headless Chromium: sign up -> upload or record a song -> add drums and bass -> A/B -> save.
+
+Recording uses Chromium's fake microphone, which plays a WAV file made here.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from tests.test_beats import make_song
 
 pytestmark = pytest.mark.browser
 WAIT = 180_000
-USER, PASSWORD = "e2e_beats", "e2e password 1"
+PASSWORD = "e2e password 1"
+# the fake microphone loops the file (10.6 s): a recording this long has every chord, so the key is clear
+RECORD_S = 11
 
 
 def test_upload_add_drums_and_bass_ab_and_save(tmp_path, _isolated_data_dir):
@@ -22,31 +27,60 @@ def test_upload_add_drums_and_bass_ab_and_save(tmp_path, _isolated_data_dir):
     from core.audio.io import encode
 
     song.write_bytes(encode(make_song(bars=4)[0], sr=SR, fmt="wav"))
-    with streamlit_server(_isolated_data_dir, timeout=120.0) as base, chromium_browser() as chrome:
-        page = chrome.new_context(accept_downloads=True).new_page()
+
+    def upload(page) -> None:
+        page.locator('input[type="file"]').first.set_input_files(str(song))
+
+    _run(tmp_path, _isolated_data_dir, upload, user="e2e_beats", key="C major")
+    _check_saved_track("piano demo (with beats)", seconds=make_song(bars=4)[0].shape[1] / SR, tolerance=0.1)
+
+
+def test_record_add_drums_and_bass_ab_and_save(tmp_path, _isolated_data_dir):
+    require_chromium()
+    import soundfile as sf
+
+    song = tmp_path / "microphone.wav"
+    sf.write(str(song), make_song(bars=4)[0].T, SR, subtype="PCM_16")
+
+    def record(page) -> None:
+        page.get_by_role("tab", name="Record").first.click()
+        page.get_by_role("button", name="Record", exact=True).first.click()
+        page.wait_for_timeout(RECORD_S * 1000)
+        page.get_by_role("button", name=re.compile("Stop", re.I)).first.click()
+
+    _run(tmp_path, _isolated_data_dir, record, user="e2e_record", key="C major", microphone=song)
+    # about the time between the two clicks (the browser starts and stops with some latency)
+    _check_saved_track("recording (with beats)", seconds=RECORD_S, tolerance=2.0)
+
+
+def _run(tmp_path: Path, data_dir: Path, give_song, *, user: str, key: str, microphone: Path | None = None):
+    with streamlit_server(data_dir, timeout=120.0) as base, chromium_browser(microphone=microphone) as chrome:
+        context = chrome.new_context(accept_downloads=True)
+        if microphone is not None:
+            context.grant_permissions(["microphone"])
+        page = context.new_page()
         page.set_default_timeout(WAIT)
         try:
-            _journey(page, base, song)
-            assert not uncaught_errors(_isolated_data_dir), uncaught_errors(_isolated_data_dir)
+            _journey(page, base, give_song, user=user, key=key)
+            assert not uncaught_errors(data_dir), uncaught_errors(data_dir)
         except Exception:
             page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
             print("screenshot:", tmp_path / "failure.png")
-            print((_isolated_data_dir / "server.log").read_text()[-3000:])
+            print((data_dir / "server.log").read_text()[-3000:])
             raise
-    _check_saved_track()
 
 
-def _journey(page, base: str, song: Path) -> None:
+def _journey(page, base: str, give_song, *, user: str, key: str) -> None:
     page.goto(base)
     page.get_by_role("link", name="Account").first.click()
-    sign_up(page, artist="E2E Beats", username=USER, email="e2e-beats@example.com", password=PASSWORD)
+    sign_up(page, artist="E2E Beats", username=user, email=f"{user}@example.com", password=PASSWORD)
 
-    # upload the song: the analysis shows tempo and key
+    # upload or record the song: the analysis shows tempo and key
     page.get_by_role("link", name="Add beats").first.click()
     page.get_by_text("Upload or record a song").first.wait_for()
-    page.locator('input[type="file"]').first.set_input_files(str(song))
+    give_song(page)
     page.get_by_text(re.compile(r"\d+\.\d BPM")).first.wait_for()
-    page.get_by_text("C major").first.wait_for()
+    page.get_by_text(key).first.wait_for()
 
     # add drums and bass (the form's defaults: both)
     page.get_by_role("button", name="Add beats").click()
@@ -65,7 +99,7 @@ def _journey(page, base: str, song: Path) -> None:
     page.get_by_text(re.compile("Saved .*to your library")).first.wait_for()
 
 
-def _check_saved_track() -> None:
+def _check_saved_track(title: str, *, seconds: float, tolerance: float) -> None:
     from sqlmodel import Session, select
 
     from core.config import get_settings
@@ -77,5 +111,5 @@ def _check_saved_track() -> None:
         tracks = s.exec(select(Track).where(Track.source == "add_beats")).all()
     engine.dispose()
     assert len(tracks) == 1
-    assert tracks[0].title == "piano demo (with beats)"
-    assert tracks[0].duration_s == pytest.approx(make_song(bars=4)[0].shape[1] / SR, abs=0.1)
+    assert tracks[0].title == title
+    assert tracks[0].duration_s == pytest.approx(seconds, abs=tolerance)
