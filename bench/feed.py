@@ -4,9 +4,11 @@ Run: ``python bench/feed.py [--tracks 10000] [--repeats 7]``
 
 Prints the median server time of one run of the feed page (the page script's own execution
 inside the Streamlit runtime, driven by AppTest without a browser; a first warm-up run is not
-counted), against a baseline page that only draws a title, measured in the same run, and the
-cold start of the app in a fresh interpreter
-(imports + first page run), with whether torch was imported on that path.
+counted), against a baseline page that only draws a title, measured in the same run; the cold start
+of the app in headless Chromium (``streamlit run`` to the feed drawn), for a new install (the database
+is created) and for a restart on the seeded database, against a one-line Streamlit app, interleaved and
+repeated (``--cold-repeats``, medians); and the imports + first page run in a fresh interpreter, with
+whether torch was imported on that path.
 """
 
 from __future__ import annotations
@@ -62,36 +64,52 @@ def _time_page(path: str, repeats: int, tmp: str) -> list[float]:
     return times
 
 
-def _browser_cold_start(script: str = "app.py") -> tuple[float, float] | None:
+def _browser_cold_start(script: str, data_dir: str, wait_text: str) -> tuple[float, float] | None:
     """(server start s, first page s): ``streamlit run`` from a fresh process to the page drawn
     in headless Chromium (browser launched beforehand, not counted). None without Chromium."""
     from tests.browser import CHROMIUM, chromium_browser, streamlit_server
 
     if not Path(CHROMIUM).exists():
         return None
-    with tempfile.TemporaryDirectory() as tmp, chromium_browser() as browser:
+    with chromium_browser() as browser:
         page = browser.new_page()
         t0 = time.perf_counter()
-        with streamlit_server(Path(tmp), script=script) as base:
+        with streamlit_server(Path(data_dir), script=script) as base:
             t1 = time.perf_counter()
             page.goto(base)
-            page.get_by_text("Nothing here yet").wait_for(timeout=60_000)
+            page.get_by_text(wait_text).first.wait_for(timeout=60_000)
             t2 = time.perf_counter()
     return t1 - t0, t2 - t1
 
 
-def _baseline_cold_start() -> tuple[float, float] | None:
-    """The same measurement for a one-line Streamlit app: what Streamlit itself costs."""
+def _cold_starts(data_dir: str, repeats: int) -> dict[str, list[tuple[float, float]]]:
+    """Cold starts, interleaved so that machine noise hits all alike: the app on a new data folder
+    (first start ever: the database is created), the app restarted on ``data_dir`` (its database
+    already migrated, the feed full), and a one-line Streamlit app (what Streamlit itself costs)."""
+    runs: dict[str, list[tuple[float, float]]] = {"new": [], "restart": [], "one-line": []}
     with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "hello.py"
-        script.write_text("import streamlit as st\nst.title('Hello')\nst.write('Nothing here yet')\n")
-        return _browser_cold_start(str(script))
+        hello = Path(tmp) / "hello.py"
+        hello.write_text("import streamlit as st\nst.title('Hello')\nst.write('Nothing here yet')\n")
+        for i in range(repeats):
+            fresh = Path(tmp) / f"new{i}"
+            fresh.mkdir()
+            for kind, args in (
+                ("new", ("app.py", str(fresh), "Nothing here yet")),
+                ("restart", ("app.py", data_dir, "Load more")),
+                ("one-line", (str(hello), tmp, "Nothing here yet")),
+            ):
+                got = _browser_cold_start(*args)
+                if got is None:
+                    return {}
+                runs[kind].append(got)
+    return runs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--cold-repeats", type=int, default=3, help="cold starts of each kind")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,8 +139,7 @@ def main() -> None:
         _time_page(str(ROOT / "pages" / "feed.py"), 1, tmp)  # warm imports and caches
         feed_new = _time_page(str(ROOT / "pages" / "feed.py"), args.repeats, tmp)
 
-    browser_cold = _browser_cold_start()
-    baseline_cold = _baseline_cold_start()
+        cold_runs = _cold_starts(tmp, args.cold_repeats)
     cold = subprocess.run(
         [sys.executable, "-c", COLD_START],
         cwd=ROOT,
@@ -144,19 +161,20 @@ def main() -> None:
     lo, hi = min(feed_new) * 1000, max(feed_new) * 1000
     print(f"feed min / max                    : {lo:.1f} / {hi:.1f} ms")
     cold_s = cold_info.get("cold_start_s", float("nan"))
-    if browser_cold:
-        server_s, page_s = browser_cold
-        print(f"cold start: server process up     : {server_s:7.2f} s")
+    totals = {kind: statistics.median(a + b for a, b in runs) for kind, runs in cold_runs.items()}
+    for kind, label in (("new", "new install"), ("restart", "restart"), ("one-line", "one-line app")):
+        if kind in cold_runs:
+            server_s = statistics.median(a for a, _ in cold_runs[kind])
+            page_s = statistics.median(b for _, b in cold_runs[kind])
+            print(
+                f"cold start, {label:<12}         : server up {server_s:.2f} s, feed drawn in Chromium "
+                f"{page_s:.2f} s later, total {totals[kind]:.2f} s (median of {len(cold_runs[kind])})"
+            )
+    if cold_runs:
         print(
-            f"cold start: first page in Chromium: {page_s:7.2f} s  (target <= 3 s; navigation to feed drawn)"
+            f"cold start / one-line app (total)  : new install {totals['new'] / totals['one-line']:.2f} x, "
+            f"restart {totals['restart'] / totals['one-line']:.2f} x  (target <= 3 s to the first page)"
         )
-        print(f"cold start: total                 : {server_s + page_s:7.2f} s")
-    if baseline_cold:
-        b_server, b_page = baseline_cold
-        b_total = b_server + b_page
-        print(f"one-line app: server {b_server:.2f} s, first page {b_page:.2f} s, total {b_total:.2f} s")
-        if browser_cold:
-            print(f"cold start / baseline (total)     : {(server_s + page_s) / (b_server + b_page):7.2f} x")
     print(f"imports + first run (AppTest)     : {cold_s:7.2f} s")
     print(f"torch imported on the feed path   : {cold_info.get('torch_imported')}")
     print(f"librosa imported on the feed path : {cold_info.get('librosa_imported')}")

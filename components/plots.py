@@ -11,12 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-ACCENT = "#ff3d7f"
+from components.waveform_svg import ACCENT, display_peaks
+
 ACCENT_2 = "#7c4dff"
 MINOR_CHORD = "#00a58e"
-# a quiet recording's waveform is drawn up to this much louder (26 dB), so its shape stays readable;
-# near-silence stays near the centre line
-_MAX_DISPLAY_GAIN = 20.0
 _MARGIN = dict(l=0, r=0, t=0, b=0)
 
 
@@ -103,19 +101,6 @@ def waveform_figure(
     duration = np.asarray(y).shape[-1] / float(sr)
     peaks = display_peaks(envelope(y))
     return peaks_figure(peaks, duration_s=duration, beats=beats, downbeats=downbeats, height=height)
-
-
-def display_peaks(peaks: np.ndarray) -> np.ndarray:
-    """A min/max envelope scaled to its peak for drawing, by at most 26 dB (near-silence stays flat).
-
-    Examples
-    --------
-    >>> display_peaks(np.array([[-0.1, 0.2], [-0.05, 0.05]], np.float32)).tolist()
-    [[-0.5, 1.0], [-0.25, 0.25]]
-    """
-    peaks = np.asarray(peaks, dtype=np.float32)
-    top = float(np.abs(peaks).max()) if peaks.size else 0.0
-    return peaks * np.float32(min(1.0 / max(top, 1e-9), _MAX_DISPLAY_GAIN))
 
 
 def chord_label(label: str) -> str:

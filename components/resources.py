@@ -58,22 +58,23 @@ def cookie_key() -> str:
     return _cookie_key(str(get_settings().data_dir))
 
 
-@st.cache_resource(show_spinner=False, max_entries=2000)
-def track_waveform(track_id: int, peaks_json: str, beats_json: str | None, duration_s: float, height: int):
-    """The feed-card waveform figure of a track, built once and shared read-only.
+@st.cache_data(show_spinner=False, max_entries=2000)
+def track_waveform(
+    track_id: int, peaks_json: str, beats_json: str | None, duration_s: float, height: int
+) -> str:
+    """The feed-card waveform of a track as SVG (:func:`components.waveform_svg.waveform_svg`).
 
-    Keyed by the stored JSON, so an edited track gets a new figure. ``st.plotly_chart`` only
-    reads the figure (``to_dict``), so sharing one object between sessions is safe.
+    Keyed by the stored JSON, so an edited track gets a new picture.
     """
     import json
 
     import numpy as np
 
-    from components.plots import display_peaks, peaks_figure
+    from components.waveform_svg import display_peaks, waveform_svg
 
     peaks = display_peaks(np.asarray(json.loads(peaks_json or "[]"), dtype=np.float32))
     beats = json.loads(beats_json) if beats_json else []
-    return peaks_figure(peaks, duration_s=duration_s, beats=beats, height=height)
+    return waveform_svg(peaks, duration_s=duration_s, beats=beats, height=height)
 
 
 # --- music engine ---

@@ -87,8 +87,9 @@ def _cover(cover_key: str | None, title: str, artist: str) -> bytes:
             return cover_thumbnail(resources.storage().get(cover_key), size=CARD_COVER_PX)
         except Exception:  # a missing or unreadable file must not break the feed
             pass
-    placeholder = placeholder_cover(title=title, artist=artist, size=CARD_COVER_PX)
-    return cover_thumbnail(placeholder, size=CARD_COVER_PX)
+    # drawn at 256 px (8 ms, against 20 ms at 400): tracks published here always store a cover, so
+    # this is only for a lost file or a row made outside the app
+    return cover_thumbnail(placeholder_cover(title=title, artist=artist, size=256), size=CARD_COVER_PX)
 
 
 def _badges(card: CardData) -> str:
@@ -171,10 +172,9 @@ def track_card(card: CardData, *, liked: bool, key: str, via_token: bool = False
             st.markdown(f"#### {md_escape(card.title)}")
             st.caption(f"by {card.artist}" if card.artist else "unknown artist")
             st.markdown(_badges(card))
-            st.plotly_chart(
+            st.image(
                 resources.track_waveform(card.id, card.peaks_json, card.beats_json, card.duration_s, 70),
-                config={"displayModeBar": False, "staticPlot": True},
-                key=f"{key}_wave",
+                width="stretch",
             )
             _player(card, key=key, via_token=via_token)
             _actions(card, liked=liked, key=key, via_token=via_token)

@@ -85,6 +85,34 @@ def test_migrate_creates_all_tables_and_is_idempotent(engine):
         )
 
 
+def test_head_revision_read_from_the_files_is_alembics_head():
+    from alembic.script import ScriptDirectory
+
+    from core.db.engine import _alembic_config, head_revision
+
+    assert head_revision() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def test_an_up_to_date_database_starts_without_importing_alembic(engine, tmp_path):
+    url = str(engine.url)
+    code = (
+        "import sys; from core.db.engine import make_engine, migrate; "
+        f"migrate(make_engine({url!r})); print('alembic' in sys.modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
+    # a new database still gets its tables (through Alembic)
+    new = f"sqlite:///{tmp_path / 'new.db'}"
+    code = code.replace(repr(url), repr(new))
+    run = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "True", run.stderr
+    fresh = make_engine(new)
+    assert set(inspect(fresh).get_table_names()) >= TABLES
+    fresh.dispose()
+
+
 def test_migrations_match_models_exactly(engine):
     with engine.connect() as c:
         ctx = MigrationContext.configure(c, opts={"compare_type": True, "render_as_batch": True})

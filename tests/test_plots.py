@@ -70,23 +70,53 @@ def test_chord_labels():
     assert [chord_label(x) for x in ("C:maj", "F#:min", "N")] == ["C", "F#m", "N"]
 
 
+def _polygon(svg: str) -> np.ndarray:
+    import re
+
+    points = re.search(r'<polygon points="([^"]+)"', svg).group(1)
+    return np.array([[float(v) for v in p.split(",")] for p in points.split()])
+
+
 def test_feed_cards_draw_stored_peaks_scaled_like_the_upload_waveform():
     import json
 
     from components import resources
-    from components.plots import display_peaks
+    from components.waveform_svg import VIEW_WIDTH, display_peaks
 
     stored = json.dumps([[-0.02, 0.05], [-0.1, 0.08], [0.0, 0.0]])
-    fig = resources.track_waveform(1, stored, "[0.5]", 3.0, 70)
-    np.testing.assert_allclose(fig.data[0].y, [0.5, 0.8, 0.0], atol=1e-6)
-    np.testing.assert_allclose(fig.data[1].y, [-0.2, -1.0, 0.0], atol=1e-6)
+    svg = resources.track_waveform(1, stored, "[0.5, 9.0]", 3.0, 70)
+    assert svg.startswith("<svg") and 'viewBox="0 0 800 70"' in svg
+    pts = _polygon(svg)  # the max line left to right, then the min line back
+    np.testing.assert_allclose(pts[:, 0], [0, 400, 800, 800, 400, 0])
+    # scaled to the peak like the upload waveform: 0.05 -> 0.5 and -0.1 -> -1 (of 95 % of half the height)
+    half = 35 * 0.95
+    np.testing.assert_allclose(pts[:3, 1], 35 - np.array([0.5, 0.8, 0.0]) * half, atol=0.06)
+    np.testing.assert_allclose(pts[3:, 1], 35 - np.array([0.0, -1.0, -0.2]) * half, atol=0.06)
+    # the beat at 0.5 s of 3 s is drawn; the one after the end is not
+    assert f"M{0.5 / 3 * VIEW_WIDTH:.1f},0.0V70" in svg and svg.count("V70") == 1
     assert display_peaks(np.zeros((0, 2))).shape == (0, 2)
+
+
+def test_waveform_svg_is_valid_markup_of_numbers_only():
+    import xml.etree.ElementTree as ET
+
+    from components.waveform_svg import waveform_svg
+
+    for peaks in (np.zeros((0, 2)), np.array([[-0.3, 0.4]]), np.array([[np.nan, np.inf], [-2.0, 2.0]])):
+        svg = waveform_svg(peaks, duration_s=0.0, beats=[-1.0, float("nan")])
+        root = ET.fromstring(svg)  # well-formed XML
+        assert root.tag.endswith("svg") and [c.tag.split("}")[-1] for c in root] == ["polygon"]
+        ys = _polygon(svg)[:, 1]
+        assert np.all(np.isfinite(ys)) and ys.min() >= 0 and ys.max() <= 70
+    many = waveform_svg(np.zeros((400, 2)), duration_s=180.0, beats=np.arange(0, 180, 0.5))
+    assert len(many) < 25_000  # a 3-minute song with 360 beats stays a few kB
 
 
 def test_doctests():
     import doctest
 
-    from components import plots
+    from components import waveform_svg
 
-    result = doctest.testmod(plots)
-    assert result.attempted >= 1 and result.failed == 0
+    for module in (waveform_svg,):
+        result = doctest.testmod(module)
+        assert result.attempted >= 1 and result.failed == 0, module
