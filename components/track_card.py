@@ -172,8 +172,9 @@ def track_card(card: CardData, *, liked: bool, key: str, via_token: bool = False
             st.markdown(f"#### {md_escape(card.title)}")
             st.caption(f"by {card.artist}" if card.artist else "unknown artist")
             st.markdown(_badges(card))
+            # 800 x 100 units: about 80 px high on a desktop card, 40 px on a phone (cards stack there)
             st.image(
-                resources.track_waveform(card.id, card.peaks_json, card.beats_json, card.duration_s, 70),
+                resources.track_waveform(card.id, card.peaks_json, card.beats_json, card.duration_s, 100),
                 width="stretch",
             )
             _player(card, key=key, via_token=via_token)

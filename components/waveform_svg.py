@@ -17,8 +17,7 @@ BEAT_COLOUR = "rgba(255,255,255,0.28)"
 # a quiet recording's waveform is drawn up to this much louder (26 dB), so its shape stays readable;
 # near-silence stays near the centre line
 MAX_DISPLAY_GAIN = 20.0
-# drawing width in SVG units: the image keeps this aspect ratio, so a card about 700 px wide shows
-# the waveform about 60 px high
+# drawing width in SVG units: the image keeps the aspect ratio VIEW_WIDTH : height
 VIEW_WIDTH = 800
 MAX_BEATS = 4000
 
