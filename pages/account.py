@@ -85,39 +85,57 @@ if st.button("Log out", key="account_logout"):
     _set_flash("You are logged out.")
     st.rerun()
 
-with st.expander("Change password", icon=":material/key:"), st.form("change_pw"):
+# Outcomes are shown on the run after the form's: a notice above the expanders, an error inside its
+# expander, opened for it (an expander can be drawn collapsed again on that run, hiding its form's
+# message, e.g. when the welcome message above it has timed out).
+if notice := st.session_state.pop("account_notice", None):
+    st.success(notice)
+pw_error = st.session_state.pop("account_pw_error", None)
+with (
+    st.expander("Change password", icon=":material/key:", expanded=pw_error is not None),
+    st.form("change_pw", clear_on_submit=True),
+):
+    if pw_error:
+        st.error(pw_error)
     old = st.text_input("Current password", type="password")
     new1 = st.text_input("New password", type="password")
     new2 = st.text_input("Repeat new password", type="password")
     if st.form_submit_button("Change password"):
         if new1 != new2:
-            st.error("The two new passwords differ.")
+            st.session_state["account_pw_error"] = "The two new passwords differ."
         else:
             from core.auth import change_password
 
             try:
                 with Session(resources.engine()) as session:
                     change_password(session, user_id=user.id, old_password=old, new_password=new1)
-                st.success("Password changed.")
+                st.session_state["account_notice"] = "Password changed."
             except StudioError as exc:
-                st.error(str(exc))
+                st.session_state["account_pw_error"] = str(exc)
+        st.rerun()
 
-with st.expander("Delete account", icon=":material/delete_forever:"), st.form("delete_account"):
+delete_error = st.session_state.pop("account_delete_error", None)
+with (
+    st.expander("Delete account", icon=":material/delete_forever:", expanded=delete_error is not None),
+    st.form("delete_account", clear_on_submit=True),
+):
+    if delete_error:
+        st.error(delete_error)
     st.warning("This deletes your account, all your tracks, projects and albums. It cannot be undone.")
     pw = st.text_input("Password", type="password", key="delete_pw")
     sure = st.checkbox("I understand, delete everything")
     if st.form_submit_button("Delete my account", type="primary"):
         if not sure:
-            st.error("Tick the box to confirm.")
-        else:
-            from core.auth import delete_account
+            st.session_state["account_delete_error"] = "Tick the box to confirm."
+            st.rerun()
+        from core.auth import delete_account
 
-            try:
-                with Session(resources.engine()) as session:
-                    delete_account(session, resources.storage(), user_id=user.id, password=pw)
-            except StudioError as exc:
-                st.error(str(exc))
-            else:
-                end_session()
-                _set_flash("Your account was deleted.")
-                st.rerun()
+        try:
+            with Session(resources.engine()) as session:
+                delete_account(session, resources.storage(), user_id=user.id, password=pw)
+        except StudioError as exc:
+            st.session_state["account_delete_error"] = str(exc)
+        else:
+            end_session()
+            _set_flash("Your account was deleted.")
+        st.rerun()

@@ -250,12 +250,29 @@ def test_account_change_password_and_delete(db):
     make_track(engine, storage, alice.id, title="Mine")
     at = _app("pages/account.py", user_id=alice.id)
     assert "Your account" in page_texts(at)
-    pw = next(t for t in at.text_input if t.label == "Current password")
-    pw.input("correct horse 1")
-    next(t for t in at.text_input if t.label == "New password").input("new password 2")
-    next(t for t in at.text_input if t.label == "Repeat new password").input("new password 2")
-    at.button[[b.label for b in at.button].index("Change password")].click().run()
-    assert "Password changed" in page_texts(at)
+
+    def expander(label: str):
+        return next(e for e in at.expander if e.label == label)
+
+    def change(old: str) -> None:
+        next(t for t in at.text_input if t.label == "Current password").input(old)
+        next(t for t in at.text_input if t.label == "New password").input("new password 2")
+        next(t for t in at.text_input if t.label == "Repeat new password").input("new password 2")
+        at.button[[b.label for b in at.button].index("Change password")].click().run()
+        assert not at.exception, at.exception
+
+    # an error is shown in its form, and the expander is open for it (it may have been redrawn closed)
+    assert not expander("Change password").proto.expanded
+    change("not my password")
+    assert expander("Change password").proto.expanded
+    assert [e.value for e in expander("Change password").error] and not at.success
+    # success is shown above the expanders, where it cannot be folded away
+    change("correct horse 1")
+    assert [s.value for s in at.main.success] == ["Password changed."]
+    assert not expander("Change password").success and not expander("Change password").proto.expanded
+    next(c for c in at.checkbox if "delete everything" in c.label).check()
+    at.button[[b.label for b in at.button].index("Delete my account")].click().run()
+    assert expander("Delete account").proto.expanded and [e.value for e in expander("Delete account").error]
     at.text_input(key="delete_pw").input("new password 2")
     next(c for c in at.checkbox if "delete everything" in c.label).check()
     at.button[[b.label for b in at.button].index("Delete my account")].click().run()
