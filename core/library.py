@@ -460,6 +460,25 @@ def feed(
     return repo.feed_page(session, sort=sort, genre=genre, tag=tag, query=query, limit=limit, offset=offset)
 
 
+def feed_ids(
+    session: Session,
+    *,
+    sort: str = "new",
+    genre: str | None = None,
+    tag: str | None = None,
+    query: str | None = None,
+    limit: int = 10,
+    offset: int = 0,
+) -> list[int]:
+    """The ids of a page of the public feed, in order (see :func:`core.db.repo.feed_ids`)."""
+    return repo.feed_ids(session, sort=sort, genre=genre, tag=tag, query=query, limit=limit, offset=offset)
+
+
+def public_tracks(session: Session, *, track_ids: Sequence[int]) -> list[Track]:
+    """The tracks of ``track_ids`` still public, in that order (:func:`core.db.repo.public_tracks`)."""
+    return repo.public_tracks(session, track_ids=track_ids)
+
+
 def count_feed(
     session: Session, *, genre: str | None = None, tag: str | None = None, query: str | None = None
 ) -> int:

@@ -315,6 +315,23 @@ def test_feed_new_is_public_only_and_newest_first(engine):
         assert [t.title for t in repo.feed_page(s, limit=2, offset=1)] == ["mid", "old"]
 
 
+def test_feed_ids_rank_like_the_feed_and_public_tracks_keep_order_and_drop_hidden_ones(engine):
+    with Session(engine) as s:
+        u = _user(s, "alice")
+        tracks = {name: _track(s, u, name, age_h=age) for name, age in (("old", 10), ("new", 1), ("mid", 5))}
+        ids = repo.feed_ids(s, sort="new")
+        assert ids == [t.id for t in repo.feed_page(s, sort="new")]
+        assert ids == [tracks[n].id for n in ("new", "mid", "old")]
+        assert repo.feed_ids(s, limit=1, offset=2) == [tracks["old"].id]
+        hidden = s.get(Track, tracks["mid"].id)
+        hidden.visibility = Visibility.private
+        s.add(hidden)
+        s.commit()
+        got = repo.public_tracks(s, track_ids=[tracks["old"].id, tracks["mid"].id, tracks["new"].id, 10_000])
+        assert [t.title for t in got] == ["old", "new"]  # the given order; private and unknown ids left out
+        assert repo.public_tracks(s, track_ids=[]) == []
+
+
 def test_feed_trending_formula(engine):
     with Session(engine) as s:
         u = _user(s, "alice")

@@ -58,6 +58,45 @@ def test_feed_lists_public_tracks_only_and_loads_more(db):
     assert not any(b.key == "feed_more" for b in at.button)
 
 
+def test_feed_loads_batch_after_batch_without_repeats(db):
+    import re
+
+    engine, storage = db
+    alice = make_user(engine)
+    for i in range(27):
+        make_track(engine, storage, alice.id, title=f"Song {i:02d}")
+    at = _app()
+    for shown in (10, 20):
+        titles = re.findall(r"Song \d\d", page_texts(at))
+        assert titles == [f"Song {i:02d}" for i in range(26, 26 - shown, -1)], titles
+        more = at.button(key="feed_more")
+        assert f"({27 - shown} more)" in more.label
+        more.click().run()
+        assert not at.exception, at.exception
+    titles = re.findall(r"Song \d\d", page_texts(at))
+    assert titles == [f"Song {i:02d}" for i in range(26, -1, -1)]  # all 27, newest first, none twice
+    assert not any(b.key == "feed_more" for b in at.button) and "You reached the end" in page_texts(at)
+
+
+def test_feed_batches_continue_past_the_first_ranked_chunk(db):
+    from core.db import repo
+
+    engine, _ = db
+    alice = make_user(engine)
+    with Session(engine) as s:
+        repo.seed_fake_tracks(s, n=140, owner_id=alice.id, seed=3)
+        expected = repo.feed_ids(s, limit=200)
+        total = repo.count_feed(s)
+    assert 100 < total < 140  # more public tracks than one ranking query (100 ids) returns
+    at = _app()
+    at.session_state["feed_batches"] = total // 10 + 1  # as if "Load more" was pressed until the end
+    at.run()
+    assert not at.exception, at.exception
+    shown = [int(b.key.split("_")[1]) for b in at.button if b.key and b.key.endswith("_like")]
+    assert shown == expected
+    assert "You reached the end" in page_texts(at)
+
+
 def test_feed_filters_by_genre_and_search(db):
     engine, storage = db
     alice = make_user(engine)

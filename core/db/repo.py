@@ -139,6 +139,28 @@ def feed_page(
     now : datetime, optional
         Reference time of the trending score (default: now).
     """
+    ids = feed_ids(session, sort=sort, genre=genre, tag=tag, query=query, limit=limit, offset=offset, now=now)
+    if not ids:
+        return []
+    rows = {t.id: t for t in session.execute(select(Track).where(Track.id.in_(ids))).scalars()}
+    return [rows[i] for i in ids if i in rows]
+
+
+def feed_ids(
+    session: Session,
+    *,
+    sort: str = "new",
+    genre: str | None = None,
+    tag: str | None = None,
+    query: str | None = None,
+    limit: int = 10,
+    offset: int = 0,
+    now: datetime | None = None,
+) -> list[int]:
+    """The ids of one page of public tracks, in feed order (parameters as :func:`feed_page`).
+
+    Ranked from the covering index alone: rows skipped by the offset are never read in full.
+    """
     if sort not in FEED_SORTS:
         raise InputError(f"Feed sort {sort!r} is not supported: use one of {', '.join(FEED_SORTS)}.")
     limit, offset = _page(limit, offset)
@@ -148,13 +170,21 @@ def feed_page(
     else:
         score = trending_score(session.get_bind().dialect.name, now or utcnow())
         order = (score.desc(), Track.published_at.desc(), Track.id.desc())
-    # Rank ids first from the covering index (skipped OFFSET rows are never read in full),
-    # then load only the page's rows.
     ranked = select(Track.id).where(and_(*conds)).order_by(*order).limit(limit).offset(offset)
-    ids = list(session.execute(ranked).scalars())
+    return list(session.execute(ranked).scalars())
+
+
+def public_tracks(session: Session, *, track_ids: Sequence[int]) -> list[Track]:
+    """The rows of ``track_ids`` that the feed may still show, in the given order.
+
+    A track made private or deleted since its id was ranked is left out.
+    """
+    ids = [int(i) for i in track_ids]
     if not ids:
         return []
-    rows = {t.id: t for t in session.execute(select(Track).where(Track.id.in_(ids))).scalars()}
+    conds = feed_conditions(genre=None, tag=None, query=None)
+    stmt = select(Track).where(and_(Track.id.in_(ids), *conds))
+    rows = {t.id: t for t in session.execute(stmt).scalars()}
     return [rows[i] for i in ids if i in rows]
 
 
