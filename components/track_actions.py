@@ -21,6 +21,12 @@ VISIBILITY_LABELS = {
 GENRES = ["", "pop", "k-pop", "hip-hop", "rock", "edm", "funk", "r&b", "lo-fi", "jazz", "latin", "other"]
 
 
+def genre_label(genre: str) -> str:
+    """How a genre choice reads in a select box: the empty choice is "No genre" (not a blank box that
+    looks like a required field)."""
+    return genre or "No genre"
+
+
 def parse_tags(text: str) -> list[str]:
     """Split a comma-separated tag field into clean tags."""
     return [t.strip().lstrip("#") for t in (text or "").split(",") if t.strip().lstrip("#")]
@@ -51,7 +57,10 @@ def save_track_form(
         c1, c2 = st.columns(2)
         genre_default = d.get("genre", "")
         genre = c1.selectbox(
-            "Genre", GENRES, index=GENRES.index(genre_default) if genre_default in GENRES else 0
+            "Genre",
+            GENRES,
+            index=GENRES.index(genre_default) if genre_default in GENRES else 0,
+            format_func=genre_label,
         )
         visibility = c2.selectbox(
             "Visibility",

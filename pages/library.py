@@ -8,7 +8,7 @@ from sqlmodel import Session
 from components import resources
 from components.session import require_user
 from components.text import md_escape
-from components.track_actions import GENRES, VISIBILITY_LABELS, parse_tags
+from components.track_actions import GENRES, VISIBILITY_LABELS, genre_label, parse_tags
 from components.track_card import CardData, card_fragment, card_list, share_url
 from core.errors import StudioError
 
@@ -66,7 +66,10 @@ with tab_tracks:
                     title = st.text_input("Title", value=card.title, max_chars=120)
                     c1, c2 = st.columns(2)
                     genre = c1.selectbox(
-                        "Genre", GENRES, index=GENRES.index(card.genre) if card.genre in GENRES else 0
+                        "Genre",
+                        GENRES,
+                        index=GENRES.index(card.genre) if card.genre in GENRES else 0,
+                        format_func=genre_label,
                     )
                     vis = c2.selectbox(
                         "Visibility",

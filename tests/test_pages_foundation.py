@@ -261,6 +261,8 @@ def test_library_edit_publish_and_delete(db):
     form_title.input("Final mix")
     vis = next(s for s in at.selectbox if s.value == "private")
     vis.select("public")
+    genre = next(s for s in at.selectbox if s.label == "Genre")
+    assert genre.value == "pop" and genre.options[0] == "No genre"  # the empty choice reads as one
     at.button[[b.label for b in at.button].index("Save changes")].click().run()
     assert not at.exception
     with Session(engine) as s:
