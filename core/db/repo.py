@@ -133,17 +133,14 @@ def feed_page(
     genre, tag, query : str, optional
         Filters (see the module docstring).
     limit : int
-        1-100 rows.
+        1 to :data:`MAX_PAGE` rows.
     offset : int
         Rows to skip.
     now : datetime, optional
         Reference time of the trending score (default: now).
     """
     ids = feed_ids(session, sort=sort, genre=genre, tag=tag, query=query, limit=limit, offset=offset, now=now)
-    if not ids:
-        return []
-    rows = {t.id: t for t in session.execute(select(Track).where(Track.id.in_(ids))).scalars()}
-    return [rows[i] for i in ids if i in rows]
+    return public_tracks(session, track_ids=ids)
 
 
 def feed_ids(
