@@ -18,12 +18,15 @@ Prints:
 - share of bass notes on chord tones (of the annotated chord) among notes starting on strong beats
   (beats 1 and 3 of the annotated bars),
 - time to add drums + bass, scaled to a 3-minute song (warm), and the first run in a fresh process
-  (imports, model loading, librosa's numba compilation when its cache is cold).
+  (imports, model loading, librosa's numba compilation when its cache is cold), with that process's
+  peak memory (RSS; target <= 1.5 GB per job),
+- the same fresh-process run on the longest song the app accepts (10 minutes: the first song repeated),
+  for its time and peak memory.
 
 Usage::
 
     python bench/add_beats.py [--data ../shared/data/pop909] [--split test] [--songs 20] [--cache DIR]
-                              [--no-first-run] [--verbose]
+                              [--no-first-run] [--no-long] [--verbose]
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ from core.audio import io as aio  # noqa: E402
 from core.audio.analysis import PITCH_NAMES  # noqa: E402
 
 _FIRST_RUN = """
-import time, sys
+import resource, time, sys
 t0 = time.perf_counter()
 import numpy as np
 from core.audio import io as aio
@@ -64,8 +67,31 @@ y = aio.load(sys.argv[1], sr=44100, limits=aio.AudioLimits(max_duration_s=1800.0
 t1 = time.perf_counter()
 r = add_beats(y, sr=44100, seed=0)
 t2 = time.perf_counter()
-print(f"{t2 - t0:.2f} {t2 - t1:.2f} {y.shape[1] / 44100:.2f}")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"{t2 - t0:.2f} {t2 - t1:.2f} {y.shape[1] / 44100:.2f} {peak:.0f}")
 """
+
+
+def _fresh_run(path: Path) -> tuple[float, float, float, float] | None:
+    """Add beats to ``path`` in a new process: (total s, add_beats s, song s, peak RSS MB), or None."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _FIRST_RUN, str(path)], cwd=ROOT, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        print(f"fresh process failed: {proc.stderr[-500:]}", file=sys.stderr)
+        return None
+    total_s, call_s, dur, peak = (float(v) for v in proc.stdout.split()[-4:])
+    return total_s, call_s, dur, peak
+
+
+def _long_song(path: Path, cache: Path, seconds: float) -> Path:
+    """``path``'s song repeated to ``seconds`` (the app's length limit), cached as FLAC beside it."""
+    out = cache / f"{path.stem}-{seconds:.0f}s.flac"
+    if not out.exists():
+        y = aio.load(path, sr=SR, limits=aio.AudioLimits(max_duration_s=1800.0))
+        reps = int(np.ceil(seconds * SR / y.shape[1]))
+        out.write_bytes(aio.encode(np.tile(y, (1, reps))[:, : int(seconds * SR)], sr=SR, fmt="flac"))
+    return out
 
 
 def _cpu() -> float:
@@ -116,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--songs", type=int, default=20, help="number of songs (spread over the split)")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "beattok-bench" / "pop909"))
     parser.add_argument("--no-first-run", action="store_true", help="skip the fresh-process timing")
+    parser.add_argument("--no-long", action="store_true", help="skip the 10-minute song")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
 
@@ -138,16 +165,11 @@ def main(argv: list[str] | None = None) -> int:
             load_cached(folder, sf2, cache)
         paths.append(cached)
 
-    first = None
-    if not args.no_first_run:
-        proc = subprocess.run(
-            [sys.executable, "-c", _FIRST_RUN, str(paths[0])], cwd=ROOT, capture_output=True, text=True
-        )
-        if proc.returncode == 0:
-            total_s, call_s, dur = (float(v) for v in proc.stdout.split()[-3:])
-            first = (total_s, call_s, dur)
-        else:
-            print(f"first-run process failed: {proc.stderr[-500:]}", file=sys.stderr)
+    first = None if args.no_first_run else _fresh_run(paths[0])
+    from core.config import get_settings
+
+    longest = float(get_settings().max_duration_s)
+    long_run = None if args.no_long else _fresh_run(_long_song(paths[0], cache, longest))
 
     samplers = load_beat_samplers()
     warm_y = aio.load(paths[0], sr=SR, limits=aio.AudioLimits(max_duration_s=1800.0))
@@ -215,10 +237,17 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     if first is not None:
-        total_s, call_s, dur = first
+        total_s, call_s, dur, peak = first
         print(
             f"first run in a fresh process:        {total_s:.1f} s for a {dur:.0f} s song "
-            f"(imports+decode {total_s - call_s:.1f} s, add_beats incl. model loading {call_s:.1f} s)"
+            f"(imports+decode {total_s - call_s:.1f} s, add_beats incl. model loading {call_s:.1f} s); "
+            f"peak memory {peak:.0f} MB (target <= 1536 MB)"
+        )
+    if long_run is not None:
+        total_s, call_s, dur, peak = long_run
+        print(
+            f"longest song allowed, fresh process: {total_s:.1f} s for a {dur:.0f} s song "
+            f"(add_beats {call_s:.1f} s); peak memory {peak:.0f} MB"
         )
     return 0
 

@@ -288,20 +288,18 @@ def editor_renderer():
     return Renderer()
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def editor_preview_wav(fingerprint: str, _y, sr: int) -> bytes:
-    """16-bit WAV of an editor preview, cached by the project's fingerprint (its stems and operations).
+@st.cache_resource(show_spinner=False, max_entries=8, ttl=3600)
+def preview_wav(fingerprint: str, _y, sr: int) -> bytes:
+    """16-bit WAV of audio shown in a player, cached by a fingerprint of its content (for the editor,
+    the project's stems and operations; for a result, the request that made it).
 
-    Encoded without dither (a preview, ~0.1 s for 3 minutes); exports go through ``core.audio.io.encode``.
+    Encoded without dither (a preview: 0.1 s for 3 minutes); files people download or save go through
+    ``core.audio.io.encode`` with dither. The bytes are shared read-only between sessions, and the
+    media server stores one copy of identical bytes, so a page rerun re-encodes nothing.
     """
-    import io
+    from core.audio.io import encode
 
-    import numpy as np
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(_y, -1.0, 1.0).T, int(sr), format="WAV", subtype="PCM_16")
-    return buf.getvalue()
+    return encode(_y, sr=int(sr), fmt="wav", dither=False)
 
 
 # --- add beats ---
@@ -315,9 +313,12 @@ def beat_samplers():
     return load_beat_samplers()
 
 
-@st.cache_data(show_spinner=False, max_entries=2, ttl=900)
+@st.cache_resource(show_spinner=False, max_entries=2, ttl=900)
 def beats_track_audio(track_id: int, viewer_id: int):
-    """``(y, sr, title, digest)`` of a library track the viewer may see, decoded at the project rate."""
+    """``(y, sr, title, digest)`` of a library track the viewer may see, decoded at the project rate.
+
+    Shared, not copied on each rerun (a 10-minute song is 211 MB): ``y`` is read-only.
+    """
     import hashlib
 
     from sqlmodel import Session
@@ -331,6 +332,7 @@ def beats_track_audio(track_id: int, viewer_id: int):
         data, filename, _ = audio_bytes(s, storage(), track=track)
         title = track.title
     y = decode(data, filename=filename, sr=SAMPLE_RATE, limits=AudioLimits.from_settings())
+    y.flags.writeable = False
     return y, SAMPLE_RATE, title, hashlib.sha256(data).hexdigest()
 
 

@@ -232,8 +232,9 @@ if submitted:
 request = st.session_state.get("ab_request")
 if not request:
     st.stop()
+request_json = json.dumps(request, sort_keys=True)
 try:
-    result = resources.beats_result(digest, json.dumps(request, sort_keys=True), y, analysis)
+    result = resources.beats_result(digest, request_json, y, analysis)
 except StudioError as exc:
     st.error(str(exc))
     st.stop()
@@ -248,13 +249,14 @@ for w in result.warnings:
     st.warning(w)
 which = st.radio("Listen (A/B)", ["With beats", "Original"], horizontal=True, key="ab_ab")
 if which == "With beats":
-    audio_player(result.mix, sr=result.sr)
+    audio_player(result.mix, sr=result.sr, cache_key=f"add-beats/{digest}/{request_json}/mix")
 else:
-    audio_player(result.stems["original"], sr=result.sr)
+    audio_player(result.stems["original"], sr=result.sr, cache_key=f"add-beats/{digest}/original")
 with st.expander("Stems and notes"):
     for stem in ("drums", "bass"):
         if (stem == "drums" and request["drums"]) or (stem == "bass" and request["bass"]):
-            audio_player(result.stems[stem], sr=result.sr, label=stem.title())
+            key = f"add-beats/{digest}/{request_json}/{stem}"
+            audio_player(result.stems[stem], sr=result.sr, label=stem.title(), cache_key=key)
     if result.notes:
         st.plotly_chart(piano_roll_figure(result.notes, height=260), width="stretch", key="ab_roll")
 download_buttons(result.mix, sr=result.sr, basename=f"{name} with beats", key="ab_dl", title=name)

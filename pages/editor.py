@@ -388,12 +388,10 @@ def workspace() -> None:
     left, right = st.columns([3, 1])
     with left:
         st.markdown("**Preview**")
-        st.audio(
-            resources.editor_preview_wav(_fingerprint(project), render.mix, render.sr), format="audio/wav"
-        )
+        st.audio(resources.preview_wav(_fingerprint(project), render.mix, render.sr), format="audio/wav")
         if st.toggle("A/B: compare with the original", key="ed_ab"):
             original = resources.editor_renderer().render_original(project, sources=_sources())
-            wav = resources.editor_preview_wav(_fingerprint(project.original()), original.mix, original.sr)
+            wav = resources.preview_wav(_fingerprint(project.original()), original.mix, original.sr)
             st.audio(wav, format="audio/wav")
             st.caption("Original (no edits), mastered the same way.")
         from core.editor.render import loop_regions

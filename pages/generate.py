@@ -9,6 +9,8 @@ with the stems and their MIDI).
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from components import resources
@@ -111,12 +113,13 @@ if song is not None:
         + f" · chords: {' '.join(c for _, _, c in song.chords[:8])}"
         + ("…" if len(song.chords) > 8 else "")
     )
-    audio_player(song.mix, sr=song.sr, label="Mix")
+    song_key = "generate/" + json.dumps(request, sort_keys=True)
+    audio_player(song.mix, sr=song.sr, label="Mix", cache_key=f"{song_key}/mix")
 
     @st.fragment
     def _stem_player() -> None:
         stem = st.radio("Play one instrument", list(song.stems), horizontal=True, key="gen_stem")
-        audio_player(song.stems[stem], sr=song.sr)
+        audio_player(song.stems[stem], sr=song.sr, cache_key=f"{song_key}/{stem}")
 
     _stem_player()
     st.plotly_chart(piano_roll_figure(song.notes), config={"displayModeBar": False}, key="gen_piano_roll")

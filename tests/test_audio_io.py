@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
 
 import mutagen
 import numpy as np
@@ -58,6 +61,39 @@ def test_dither_is_deterministic_and_decorrelates_quantisation():
     assert a == b
     y = aio.decode(a, filename="d.wav")
     assert abs(float(y.mean()) - 0.25 / 32768) < 0.05 / 32768  # the average survives thanks to dither
+
+
+def test_long_ogg_is_encoded_without_crashing_the_process():
+    # libvorbis overflows its stack on one long write (a segfault from about a minute of stereo up):
+    # encode() writes blocks. Run in a child process, so a crash fails this test, not the whole run.
+    code = (
+        "import numpy as np\n"
+        "from core.audio import io as aio\n"
+        "x = np.random.default_rng(0).uniform(-0.3, 0.3, (2, 44100 * 150)).astype(np.float32)\n"
+        "data = aio.encode(x, sr=44100, fmt='ogg')\n"
+        "print(aio.probe(data, filename='long.ogg').duration_s)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert float(proc.stdout.split()[-1]) == pytest.approx(150.0, abs=0.1)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "mp3"])
+def test_encoding_works_block_by_block(fmt):
+    # 60 s of stereo is 21 MB of float32: no full-length float64, int16 or clipped copy is made
+    x = np.random.default_rng(1).uniform(-0.5, 0.5, (2, SR * 60)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        data = aio.encode(x, sr=SR, fmt=fmt)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.2 * len(data) + 8 * 2**20, (peak, len(data))  # the file (and one copy of it) + blocks
+    y = aio.decode(data, filename=f"x.{fmt}")
+    assert abs(y.shape[1] - x.shape[1]) <= 0.03 * SR
+    if fmt != "mp3":
+        assert np.max(np.abs(y - x)) < 2.5 / 32768
 
 
 @pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3"])

@@ -119,7 +119,7 @@ def test_flac_declaring_hours_is_rejected_before_decoding():
     assert len(data) < 20_000
     info = aio.probe(data, filename="silence.flac")
     assert info.duration_s == pytest.approx(3 * 3600)
-    with pytest.raises(LimitError, match=r"is 3\.0 h long; the limit is 10\.0 min"):
+    with pytest.raises(LimitError, match=r"is 3\.0 h long; the limit is 10 min$"):
         aio.decode(data, filename="silence.flac")
 
 
@@ -138,7 +138,7 @@ def test_real_long_silent_flac_is_rejected(tmp_path):
             f.write(block)
     data = path.read_bytes()
     assert len(data) < 1_000_000
-    with pytest.raises(LimitError, match=r"11\.0 min long; the limit is 10\.0 min"):
+    with pytest.raises(LimitError, match=r"is 11 min long; the limit is 10 min$"):
         aio.decode(data, filename="long.flac")
 
 
@@ -171,6 +171,28 @@ def test_too_long():
     data = aio.encode(_tone(seconds=3.0), sr=SR, fmt="flac")
     with pytest.raises(LimitError, match=r"is 3\.0 s long; the limit is 1\.0 s"):
         aio.decode(data, filename="long.flac", limits=aio.AudioLimits(max_duration_s=1.0))
+
+
+def test_just_over_the_limit_never_reads_as_the_limit_itself():
+    # a 10-minute limit and a file a fraction of a second over it: "10 min 1 s", not "10.0 min"
+    data = aio.encode(_tone(seconds=600.2, sr=8000, channels=1), sr=8000, fmt="flac")
+    with pytest.raises(LimitError, match=r"is 10 min 1 s long; the limit is 10 min$"):
+        aio.decode(data, filename="song.flac", sr=8000, limits=aio.AudioLimits(max_duration_s=600.0))
+
+
+@pytest.mark.parametrize(
+    ("seconds", "round_up", "text"),
+    [
+        (42.46, False, "42.5 s"),
+        (600.0, False, "10 min"),
+        (600.2, False, "10 min"),
+        (600.2, True, "10 min 1 s"),
+        (754.0, False, "12 min 34 s"),
+        (3 * 3600.0, False, "3.0 h"),
+    ],
+)
+def test_format_duration(seconds, round_up, text):
+    assert aio.format_duration(seconds, round_up=round_up) == text
 
 
 def test_nan_samples_in_float_wav():

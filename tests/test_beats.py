@@ -238,6 +238,14 @@ def test_ducking_dips_the_bass_under_each_kick():
     assert abs(db[int(1.005 * SR)] + DUCK_DB) < 0.5
     assert db[int(0.5 * SR)] > -0.01 and db[int(2.5 * SR)] > -0.5
     assert abs(db[int(3.005 * SR)] + DUCK_DB) < 0.5
+    # linear between the 64-sample control points, to the last sample of a length that is not a multiple
+    n = SR * 4 + 37
+    g = _duck_gain(np.array([1.0, 3.0]), n=n, sr=SR, depth_db=DUCK_DB)
+    hop = 64
+    ctl = g[::hop].astype(np.float64)  # every control point falls on a block start
+    ref = np.interp(np.arange(n) / hop, np.arange(ctl.size), ctl)
+    assert g.dtype == np.float32 and g.shape == (n,)
+    assert np.abs(g[: ctl.size * hop - hop] - ref[: ctl.size * hop - hop]).max() < 1e-6
 
 
 def test_tempo_and_key_corrections(song, result, samplers):
@@ -265,7 +273,7 @@ def test_too_long_song_is_refused_before_any_work(monkeypatch, samplers):
     from core.errors import LimitError
 
     monkeypatch.setenv("BEATTOK_MAX_DURATION_S", "5")
-    with pytest.raises(LimitError, match="limit"):
+    with pytest.raises(LimitError, match=r"the song is 8\.0 s long; the limit is 5\.0 s$"):
         add_beats(np.full((2, SR * 8), 0.1, np.float32), sr=SR, samplers=samplers)
 
 

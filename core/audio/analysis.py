@@ -38,6 +38,11 @@ ANALYSIS_SR = 22050
 ONSET_HOP = 256
 #: Hop of the chroma features (~93 ms).
 CHROMA_HOP = 2048
+#: Tuning is estimated on at most this much of a song, its middle: librosa's estimate takes a
+#: full-length spectrogram (730 MB for a 10-minute song), and a song's tuning does not change along it.
+TUNING_WINDOW_S = 240.0
+#: Frames of the onset spectrogram computed at once (~48 s of audio, 17 MB).
+_MEL_BLOCK = 4096
 
 PITCH_NAMES: tuple[str, ...] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # Albrecht & Shanahan (2013) key profiles, derived from a corpus of popular music
@@ -205,14 +210,43 @@ def _rhythm_features(mono: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Onset envelope (spectral flux of a log-mel spectrogram) and the same for the bass band (< 250 Hz)."""
     import librosa
 
-    mel = librosa.feature.melspectrogram(
-        y=mono, sr=ANALYSIS_SR, hop_length=ONSET_HOP, n_fft=2048, n_mels=96, fmax=ANALYSIS_SR / 2
-    )
-    db = librosa.power_to_db(mel)
+    db = librosa.power_to_db(_mel_power(mono))
     env = librosa.onset.onset_strength(S=db, sr=ANALYSIS_SR, hop_length=ONSET_HOP)
     n_low = int(np.searchsorted(librosa.mel_frequencies(n_mels=96, fmax=ANALYSIS_SR / 2), 250.0))
     bass = librosa.onset.onset_strength(S=db[: max(n_low, 2)], sr=ANALYSIS_SR, hop_length=ONSET_HOP)
     return env.astype(np.float32), bass.astype(np.float32)
+
+
+def _mel_power(mono: np.ndarray, *, n_fft: int = 2048, n_mels: int = 96) -> np.ndarray:
+    """``librosa.feature.melspectrogram`` of ``mono`` (centred frames, zero padding), a block at a time.
+
+    The values are librosa's up to float rounding; only :data:`_MEL_BLOCK` frames of the linear
+    spectrogram exist at once, where librosa holds all of them (640 MB for a 10-minute song).
+    """
+    import librosa
+
+    hop = ONSET_HOP
+    frames = 1 + mono.size // hop
+    padded = np.pad(np.asarray(mono, dtype=np.float32), n_fft // 2)
+    basis = librosa.filters.mel(sr=ANALYSIS_SR, n_fft=n_fft, n_mels=n_mels, fmax=ANALYSIS_SR / 2)
+    out = np.empty((n_mels, frames), dtype=np.float32)
+    for f0 in range(0, frames, _MEL_BLOCK):
+        f1 = min(frames, f0 + _MEL_BLOCK)
+        seg = padded[f0 * hop : (f1 - 1) * hop + n_fft]
+        spec = np.abs(librosa.stft(seg, n_fft=n_fft, hop_length=hop, center=False)) ** 2
+        out[:, f0:f1] = basis @ spec
+    return out
+
+
+def _tuning(mono: np.ndarray, *, bins_per_octave: int) -> float:
+    """librosa's tuning estimate (fractions of a bin) from at most :data:`TUNING_WINDOW_S` of ``mono``."""
+    import librosa
+
+    n = int(TUNING_WINDOW_S * ANALYSIS_SR)
+    if mono.size > n:
+        start = (mono.size - n) // 2
+        mono = mono[start : start + n]
+    return float(librosa.estimate_tuning(y=mono, sr=ANALYSIS_SR, bins_per_octave=bins_per_octave))
 
 
 def _onset_envelope(mono: np.ndarray) -> np.ndarray:
@@ -575,7 +609,12 @@ def _sharp_chroma(mono: np.ndarray) -> np.ndarray:
     import librosa
 
     fmin = librosa.note_to_hz("C3")
-    c = np.abs(librosa.cqt(mono, sr=ANALYSIS_SR, hop_length=512, fmin=fmin, n_bins=48, bins_per_octave=12))
+    c = np.abs(
+        librosa.cqt(
+            mono, sr=ANALYSIS_SR, hop_length=512, fmin=fmin, n_bins=48, bins_per_octave=12,
+            tuning=_tuning(mono, bins_per_octave=12),
+        )
+    )  # fmt: skip
     return librosa.feature.chroma_cqt(
         C=c, sr=ANALYSIS_SR, hop_length=512, fmin=fmin, bins_per_octave=12, n_octaves=4, norm=None
     )
@@ -655,8 +694,9 @@ def _chroma(mono: np.ndarray) -> np.ndarray:
     import librosa
 
     c = librosa.feature.chroma_cqt(
-        y=mono, sr=ANALYSIS_SR, hop_length=CHROMA_HOP, fmin=librosa.note_to_hz("C2"), n_octaves=5, norm=None
-    )
+        y=mono, sr=ANALYSIS_SR, hop_length=CHROMA_HOP, fmin=librosa.note_to_hz("C2"), n_octaves=5, norm=None,
+        tuning=_tuning(mono, bins_per_octave=36),
+    )  # fmt: skip
     return c.astype(np.float32)
 
 
