@@ -90,7 +90,7 @@ def _effect_controls(cls: type[EffectSpec], current: EffectSpec | None, *, key: 
     values = {}
     for f in dataclasses.fields(cls):
         now = getattr(current, f.name) if current is not None else f.default
-        label = f.name.replace("_", " ")
+        label = f.name.replace("_", " ").capitalize()
         if f.metadata.get("unit"):
             label += f" ({f.metadata['unit']})"
         if "choices" in f.metadata:

@@ -282,3 +282,48 @@ def test_cli_analyze_summary_and_errors(tmp_path, capsys, clicks):
     bad.write_text("hello")
     assert main(["analyze", str(bad)]) == 2
     assert "unsupported file type" in capsys.readouterr().err
+
+
+def _busy_signal(seconds: float, sr: int = SR) -> np.ndarray:
+    """A detuned tone with a wobbling level plus noise: something for spectrograms to differ on."""
+    t = np.arange(int(seconds * sr)) / sr
+    rng = np.random.default_rng(3)
+    y = 0.2 * np.sin(2 * np.pi * 447.0 * t) * (1 + np.sin(2 * np.pi * 1.7 * t)) + 0.05 * rng.standard_normal(
+        t.size
+    )
+    return y.astype(np.float32)
+
+
+def test_onset_spectrogram_in_blocks_equals_librosas_in_one_piece():
+    import librosa
+
+    from core.audio import analysis
+
+    mono = _busy_signal(130.0)  # three blocks of frames, the last one partial
+    ref = librosa.feature.melspectrogram(
+        y=mono, sr=SR, hop_length=analysis.ONSET_HOP, n_fft=2048, n_mels=96, fmax=SR / 2
+    )
+    got = analysis._mel_power(mono)
+    assert got.shape == ref.shape and got.dtype == np.float32
+    assert np.abs(got - ref).max() <= 1e-5 * ref.max()
+
+
+def test_tuning_is_estimated_on_the_middle_of_a_long_song(monkeypatch):
+    import librosa
+
+    from core.audio import analysis
+
+    mono = _busy_signal(12.0)
+    # a song within the window: librosa's own estimate, so chroma is what librosa computes unasked
+    assert analysis._tuning(mono, bins_per_octave=36) == librosa.estimate_tuning(
+        y=mono, sr=SR, bins_per_octave=36
+    )
+    chroma = librosa.feature.chroma_cqt(
+        y=mono, sr=SR, hop_length=analysis.CHROMA_HOP, fmin=librosa.note_to_hz("C2"), n_octaves=5, norm=None
+    )
+    assert np.array_equal(analysis._chroma(mono), chroma.astype(np.float32))
+    # a longer song: the middle window only (its full-length spectrogram would be 730 MB at 10 minutes)
+    monkeypatch.setattr(analysis, "TUNING_WINDOW_S", 4.0)
+    middle = mono[4 * SR : 8 * SR]
+    expected = librosa.estimate_tuning(y=middle, sr=SR, bins_per_octave=12)
+    assert analysis._tuning(mono, bins_per_octave=12) == expected

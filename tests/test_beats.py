@@ -369,3 +369,17 @@ def test_the_runner_up_tempo_is_offered_only_when_likely_enough():
     a = replace(base, tempo_alternatives=((60.0, 0.4),))
     assert offered_tempo_alternative(apply_corrections(a, tempo_override=60.0)) is None
     assert offered_tempo_alternative(replace(a, tempo_bpm=None)) is None
+
+
+def test_the_original_stem_is_the_input_itself_read_only_and_the_input_is_untouched(song, samplers):
+    from core.beats import add_beats
+
+    y = song[0].copy()
+    before = y.copy()
+    r = add_beats(y, sr=SR, samplers=samplers, seed=1)
+    assert np.array_equal(y, before)  # nothing was written into the caller's array
+    original = r.stems["original"]
+    assert np.shares_memory(original, y) and not original.flags.writeable  # no 211 MB copy at 10 minutes
+    for name in ("drums", "bass"):
+        assert not np.shares_memory(r.stems[name], y) and not np.shares_memory(r.stems[name], r.mix)
+    assert not np.shares_memory(r.mix, y)

@@ -149,7 +149,7 @@ def _journey(page, base: str, *, use_generate: bool) -> None:
     combo.press_sequentially("Reverb")
     combo.press("Enter")
     page.keyboard.press("Escape")
-    page.get_by_text("room size").first.wait_for()  # the reverb's parameters are shown
+    page.get_by_text("Room size").first.wait_for()  # the reverb's parameters are shown
     visible(page.get_by_role("button", name="Apply effects")).click()
     page.get_by_text("Master effects: reverb").first.wait_for()
 
