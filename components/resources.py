@@ -288,7 +288,7 @@ def editor_renderer():
     return Renderer()
 
 
-@st.cache_resource(show_spinner=False, max_entries=8, ttl=3600)
+@st.cache_resource(show_spinner=False, max_entries=8, ttl=1800)
 def preview_wav(fingerprint: str, _y, sr: int) -> bytes:
     """16-bit WAV of audio shown in a player, cached by a fingerprint of its content (for the editor,
     the project's stems and operations; for a result, the request that made it).

@@ -255,8 +255,8 @@ else:
 with st.expander("Stems and notes"):
     for stem in ("drums", "bass"):
         if (stem == "drums" and request["drums"]) or (stem == "bass" and request["bass"]):
-            key = f"add-beats/{digest}/{request_json}/{stem}"
-            audio_player(result.stems[stem], sr=result.sr, label=stem.title(), cache_key=key)
+            stem_key = f"add-beats/{digest}/{request_json}/{stem}"
+            audio_player(result.stems[stem], sr=result.sr, label=stem.title(), cache_key=stem_key)
     if result.notes:
         st.plotly_chart(piano_roll_figure(result.notes, height=260), width="stretch", key="ab_roll")
 download_buttons(result.mix, sr=result.sr, basename=f"{name} with beats", key="ab_dl", title=name)
