@@ -282,10 +282,13 @@ def editor_renderer():
     """The editor's renderer, shared by all sessions: a thread-safe stem cache bounded in bytes.
 
     Cached stems are read-only arrays keyed by content hashes, so sessions never see each other's edits.
+    Stems the memory budget lets go of are kept as files under the data folder (``cache/editor``) and
+    memory-mapped back, so editing a song longer than the budget does not decode and re-render it on
+    every change.
     """
     from core.editor.render import Renderer
 
-    return Renderer()
+    return Renderer(spill_dir=get_settings().data_dir / "cache" / "editor")
 
 
 @st.cache_resource(show_spinner=False, max_entries=8, ttl=1800)

@@ -303,3 +303,77 @@ def test_loop_regions_follow_timeline_edits_and_tempo():
     assert loop_regions(p.state()) == [(0.5, 3.5)]  # the second loop was trimmed away
     fast = p.apply(O.SetTempo(ratio=2.0))
     assert loop_regions(fast.state()) == [(0.25, 1.75)]
+
+
+class _CountingSources(MemorySources):
+    """MemorySources that count how often a stem's audio is fetched (decoded, for stored projects)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def audio(self, ref: str, *, sr: int) -> np.ndarray:
+        self.reads += 1
+        return super().audio(ref, sr=sr)
+
+
+def _long_effected_project():
+    src = _CountingSources()
+    p = from_audio_stems(
+        {"a": sine(220, 4.0), "b": click_track(seconds=4.0)}, sources=src, title="t", tempo_bpm=120.0
+    )  # 4 s stereo stems: 1.4 MB each, bigger than the 1 MB cache below
+    p = p.apply(O.TrackEffects(track="a", chain=(Reverb(),))).apply(O.TrackEffects(track="b", chain=(EQ(),)))
+    return p, src
+
+
+def test_a_project_bigger_than_the_cache_comes_back_from_the_spill_folder(tmp_path):
+    p, src = _long_effected_project()
+    spill = tmp_path / "spill"
+    r = Renderer(cache_mb=1, spill_dir=spill)
+    first = r.render(p, sources=src)
+    r.flush()
+    assert r.counts["spilled"] >= 2 and list(spill.glob("*.npy"))
+    reads, stems = src.reads, r.counts["stem"]
+    again = r.render(p, sources=src)
+    assert np.array_equal(again.mix, first.mix)
+    assert all(np.array_equal(again.stems[k], first.stems[k]) for k in first.stems)
+    assert r.counts["stem"] == stems and src.reads == reads  # no decode, no effect re-run
+    assert r.counts["unspilled"] >= 1
+    assert not again.mix.flags.writeable
+
+    # without a spill folder the same cache recomputes what it let go of
+    r2 = Renderer(cache_mb=1)
+    r2.render(p, sources=src)
+    stems2 = r2.counts["stem"]
+    r2.render(p, sources=src)
+    assert r2.counts["stem"] > stems2
+
+
+def test_spill_folder_keeps_its_budget_recovers_from_bad_files_and_starts_empty(tmp_path):
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    (spill / "0123.npy").write_bytes(b"left by an earlier process")
+    p, src = _long_effected_project()
+    r = Renderer(cache_mb=1, spill_dir=spill, spill_mb=3)
+    assert not (spill / "0123.npy").exists()  # an earlier process's files may come from other code
+    first = r.render(p, sources=src)
+    for db in (-3.0, -6.0, -9.0):  # new mixes push older arrays out
+        r.render(p.apply(O.TrackGain(track="a", db=db)), sources=src)
+    r.flush()
+    assert sum(f.stat().st_size for f in spill.glob("*.npy")) <= 3 * 2**20
+
+    r.render(p, sources=src)
+    r.flush()
+    damaged = list(spill.glob("*.npy"))
+    assert damaged
+    for f in damaged:  # damaged files are recomputed, never served
+        f.write_bytes(b"\x93NUMPY garbage")
+    stems = r.counts["stem"]
+    again = r.render(p, sources=src)
+    r.flush()
+    assert np.array_equal(again.mix, first.mix)
+    assert r.counts["stem"] > stems
+    for f in spill.glob("*.npy"):
+        assert np.load(f, allow_pickle=False).dtype == np.float32  # rewritten whole, or gone
+    r.clear()
+    assert not list(spill.glob("*.npy"))

@@ -15,7 +15,10 @@ content id, tempo ratio and semitones) and the *processed stem* (key: the tempo-
 track's timeline edits and effect chain). Gain, pan, mute, solo, master effects and fades are applied
 on the mix bus only, so changing a track's volume re-mixes without re-rendering any stem
 (:attr:`Render.rendered` lists the stems computed by a call). A :class:`Renderer` is safe to share
-between threads; its cache is bounded in bytes (least recently used entries go first).
+between threads; its cache is bounded in bytes (least recently used entries go first). Given a
+``spill_dir``, an array the cache lets go of is written there first and memory-mapped back when it is
+needed again: a project bigger than the cache (a 10-minute song's stems are 211 MB each) then costs a
+file read from the page cache per edit, not a decode, re-render or re-run of its effects.
 
 Tempo changes of MIDI stems re-render their MIDI with every event time scaled by ``1 / ratio`` (the
 notes are kept; drums are never transposed) and the result is level-matched to the stem's original
@@ -30,12 +33,14 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import threading
 import time
 import zipfile
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -48,6 +53,10 @@ from core.progress import ProgressFn, report
 
 #: Default byte budget of a renderer's cache (six three-minute stereo stems; keeps a job under 1.5 GB).
 DEFAULT_CACHE_MB = 384
+#: Default byte budget of a renderer's spill folder (oldest files go first).
+DEFAULT_SPILL_MB = 2048
+#: Arrays smaller than this are not spilled (recomputing them is cheaper than the file).
+_SPILL_MIN_BYTES = 1 << 20
 #: RMS level (dBFS) an added track is balanced to, relative to the loudest existing stem at its role's level.
 ROLE_LEVEL_DB = {"drums": -18.0, "bass": -19.5, "keys": -23.0, "pad": -27.0, "lead": -21.5}
 _PROGRAMS = {"drums": 0, "bass": 33, "keys": 0, "pad": 89, "lead": 80}
@@ -390,12 +399,25 @@ class Renderer:
     Parameters
     ----------
     cache_mb : int
-        Byte budget of cached arrays.
+        Byte budget of cached arrays in memory.
     workers : int
         Threads used for per-stem work (pedalboard releases the GIL) and MIDI render processes.
+    spill_dir : str or Path, optional
+        A folder for arrays evicted from memory (``.npy`` files, memory-mapped back on a later hit).
+        It belongs to this renderer: files left there by an earlier process are removed, since they
+        may come from other code. None (the default) keeps everything in memory only.
+    spill_mb : int
+        Byte budget of ``spill_dir`` (least recently used files go first).
     """
 
-    def __init__(self, *, cache_mb: int = DEFAULT_CACHE_MB, workers: int = 2) -> None:
+    def __init__(
+        self,
+        *,
+        cache_mb: int = DEFAULT_CACHE_MB,
+        workers: int = 2,
+        spill_dir: str | Path | None = None,
+        spill_mb: int = DEFAULT_SPILL_MB,
+    ) -> None:
         self._cache: OrderedDict[str, object] = OrderedDict()
         self._refs: dict[int, int] = {}  # id(array) -> cache entries holding it (shared arrays count once)
         self._bytes = 0
@@ -403,8 +425,23 @@ class Renderer:
         self._lock = threading.Lock()
         self.workers = max(1, int(workers))
         #: Counters: ``stem`` (processed stems computed), ``tempo`` (tempo/key stages),
-        #: ``midi`` (MIDI renders), ``hpss`` (separations).
-        self.counts: dict[str, int] = {"stem": 0, "tempo": 0, "midi": 0, "hpss": 0}
+        #: ``midi`` (MIDI renders), ``hpss`` (separations), ``spilled`` (arrays written to the spill
+        #: folder), ``unspilled`` (arrays mapped back from it).
+        self.counts: dict[str, int] = {
+            "stem": 0,
+            "tempo": 0,
+            "midi": 0,
+            "hpss": 0,
+            "spilled": 0,
+            "unspilled": 0,
+        }
+        self._spill = None if spill_dir is None else Path(spill_dir)
+        self._spill_budget = int(spill_mb) * 1024 * 1024
+        self._writer: ThreadPoolExecutor | None = None  # one thread writes spill files in the background
+        self._pending: list = []
+        if self._spill is not None:
+            self._spill.mkdir(parents=True, exist_ok=True)
+            self.clear()
 
     # cache -------------------------------------------------------------------------------------
     def _get(self, key: str):
@@ -412,9 +449,10 @@ class Renderer:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        return None
+        return self._unspill(key)
 
     def _put(self, key: str, value):
+        evicted = []
         with self._lock:
             if key in self._cache:
                 return self._cache[key]
@@ -424,20 +462,100 @@ class Renderer:
                 if self._refs[id(a)] == 1:
                     self._bytes += a.nbytes
             while self._bytes > self._budget and len(self._cache) > 1:
-                _, old = self._cache.popitem(last=False)
+                old_key, old = self._cache.popitem(last=False)
+                evicted.append((old_key, old))
                 for a in old if isinstance(old, tuple) else (old,):
                     self._refs[id(a)] -= 1
                     if self._refs[id(a)] == 0:
                         del self._refs[id(a)]
                         self._bytes -= a.nbytes
+        if evicted and self._spill is not None:
+            # written by a background thread: the render that evicted them does not wait for the disk
+            with self._lock:
+                if self._writer is None:
+                    self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="beattok-spill")
+                self._pending = [f for f in self._pending if not f.done()]
+                self._pending.append(self._writer.submit(self._spill_out, evicted))
         return value
 
+    def flush(self) -> None:
+        """Wait until every evicted array queued for the spill folder is written."""
+        with self._lock:
+            pending = list(self._pending)
+        for f in pending:
+            f.result()
+
+    def _spill_path(self, key: str) -> Path:
+        return self._spill / f"{key}.npy"
+
+    def _spill_out(self, evicted: list) -> None:
+        """Write evicted single arrays to the spill folder (once each), then keep it within budget."""
+        wrote = False
+        for key, value in evicted:
+            if not isinstance(value, np.ndarray) or value.nbytes < _SPILL_MIN_BYTES:
+                continue
+            path = self._spill_path(key)
+            if path.exists():  # spilled before (or mapped from there): nothing to write
+                continue
+            tmp = path.with_name(f"{key}.{os.getpid()}.{threading.get_ident()}.tmp")
+            try:
+                with open(tmp, "wb") as f:
+                    np.save(f, value, allow_pickle=False)
+                os.replace(tmp, path)
+            except OSError:  # a full disk only costs the recomputation later
+                tmp.unlink(missing_ok=True)
+                continue
+            self._count("spilled")
+            wrote = True
+        if wrote:
+            self._prune_spill()
+
+    def _unspill(self, key: str):
+        """The array spilled under ``key``, memory-mapped read-only (and cached again), or None."""
+        if self._spill is None:
+            return None
+        path = self._spill_path(key)
+        try:
+            value = np.load(path, mmap_mode="r", allow_pickle=False)
+            os.utime(path)  # recently used: pruned last
+        except FileNotFoundError:  # never spilled, or pruned meanwhile
+            return None
+        except (OSError, ValueError):  # unreadable: recompute it (and spill it afresh later)
+            path.unlink(missing_ok=True)
+            return None
+        self._count("unspilled")
+        return self._put(key, value)
+
+    def _prune_spill(self) -> None:
+        """Remove the least recently used spill files until the folder fits its budget."""
+        files = []
+        for entry in os.scandir(self._spill):
+            if entry.name.endswith(".npy"):
+                try:
+                    st = entry.stat()
+                except OSError:
+                    continue
+                files.append((st.st_mtime, st.st_size, entry.path))
+        total = sum(size for _, size, _ in files)
+        for _, size, path in sorted(files):
+            if total <= self._spill_budget:
+                break
+            try:
+                os.unlink(path)  # a file still mapped stays readable until it is unmapped
+            except OSError:
+                continue
+            total -= size
+
     def clear(self) -> None:
-        """Drop every cached array."""
+        """Drop every cached array, and the spill folder's files."""
         with self._lock:
             self._cache.clear()
             self._refs.clear()
             self._bytes = 0
+            if self._spill is not None:
+                for old in self._spill.iterdir():
+                    if old.suffix in (".npy", ".tmp"):
+                        old.unlink(missing_ok=True)
 
     def _count(self, what: str, n: int = 1) -> None:
         with self._lock:
