@@ -169,6 +169,21 @@ def test_hpss_puts_clicks_in_percussive_and_tones_in_harmonic():
         split_harmonic_percussive(tone, sr=SR, kernel_size=1)
 
 
+@pytest.mark.parametrize("shape", ["stereo", "mono"])
+def test_hpss_of_a_long_song_in_segments_equals_one_piece(monkeypatch, shape):
+    from core.audio import separate
+
+    y = click_track(bpm=100.0, seconds=9.0) + sine(330.0, 9.0, amp=0.2) + _noise(9.0, amp=0.02)
+    if shape == "mono":
+        y = y[0]
+    whole = split_harmonic_percussive(y, sr=SR)
+    monkeypatch.setattr(separate, "SEGMENT_S", 1.5)  # 6 segments, each with margins either side
+    parts = split_harmonic_percussive(y, sr=SR)
+    for a, b in zip(whole, parts, strict=True):
+        assert a.shape == b.shape == y.shape
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-6)
+
+
 def test_hpss_takes_mono_1d_and_keeps_its_shape():
     tone = sine(330.0, 1.0, amp=0.2)[0]
     h, p = split_harmonic_percussive(tone, sr=SR)
