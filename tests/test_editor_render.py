@@ -223,8 +223,10 @@ def test_split_harmonic_percussive_lets_drums_be_removed():
     song = click_track(bpm=100.0, seconds=4.0) + sine(330.0, 4.0, amp=0.2)
     p, src = _audio_project(song=song)
     split = p.apply(O.SplitHarmonicPercussive(track="song"))
-    out = _render(split, src)
+    said = []
+    out = Renderer().render(split, sources=src, mastered=False, progress=lambda f, m: said.append(m))
     assert set(out.stems) == {"song_harmonic", "song_percussive"}
+    assert any(m.startswith("Splitting song into harmonic + drums") for m in said)
     np.testing.assert_allclose(out.mix, song, atol=2e-3)
     no_drums = _render(split.apply(O.Mute(track="song_percussive")), src).mix
     assert band_db(song, 6000, 12000) - band_db(no_drums, 6000, 12000) > 10

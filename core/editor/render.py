@@ -580,7 +580,9 @@ class Renderer:
             y = render_midi(sources.midi(stem.midi), sr=project.sr, seconds=n / project.sr)
         return self._put(key, _frozen(y))
 
-    def _hpss(self, project: Project, stem_name: str, sources: Sources) -> tuple[np.ndarray, np.ndarray]:
+    def _hpss(
+        self, project: Project, stem_name: str, sources: Sources, progress: ProgressFn | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         stem = project.stem(stem_name)
         key = _digest("hpss", stem.content_id, project.sr)
         hit = self._get(key)
@@ -589,7 +591,13 @@ class Renderer:
         from core.audio.separate import split_harmonic_percussive
 
         self._count("hpss")
-        h, p = split_harmonic_percussive(self._base_audio(project, stem_name, sources), sr=project.sr)
+
+        def told(fraction: float, message: str) -> None:
+            report(progress, 0.1 + 0.4 * fraction, f"Splitting {stem_name} into harmonic + drums: {message}")
+
+        h, p = split_harmonic_percussive(
+            self._base_audio(project, stem_name, sources), sr=project.sr, progress=told
+        )
         return self._put(key, (_frozen(h), _frozen(p)))
 
     def _source_id(self, project: Project, t: TrackState) -> list:
@@ -654,7 +662,7 @@ class Renderer:
                 midi_jobs[t.name] = (bytes(sources.midi(stem.midi)), semis)
                 level_ref[t.name] = self._base_audio(project, stem.name, sources) if stem.audio else None
             elif t.source[0] == "split":
-                h, p = self._hpss(project, t.source[1], sources)
+                h, p = self._hpss(project, t.source[1], sources, progress)
                 base = h if t.source[2] == "harmonic" else p
                 if unchanged:
                     out[t.name] = base
