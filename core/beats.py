@@ -631,10 +631,10 @@ def add_beats(
         raise InputError(
             f"the song is {duration:.1f} s long; adding beats needs at least {MIN_SECONDS:.0f} s of music"
         )
-    max_s = float(get_settings().max_duration_s)
-    if duration > max_s + 1.0:
-        from core.audio.io import format_duration
+    from core.audio.io import DURATION_SLACK_S, format_duration
 
+    max_s = float(get_settings().max_duration_s)
+    if duration > max_s + DURATION_SLACK_S:
         length = format_duration(duration, round_up=True)
         raise LimitError(f"the song is {length} long; the limit is {format_duration(max_s)}")
     genre_obj = None

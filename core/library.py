@@ -355,7 +355,13 @@ def publish_audio(
     vis = validate_visibility(visibility)
     if source not in TRACK_SOURCES:
         raise InputError(f"Source {source!r} is not valid: use one of {', '.join(TRACK_SOURCES)}.")
-    y = check_signal(y, sr=sr, allow_empty=False, max_seconds=get_settings().max_duration_s)
+    y = check_signal(y, sr=sr, allow_empty=False)
+    from core.audio.io import DURATION_SLACK_S, format_duration
+
+    max_s = float(get_settings().max_duration_s)
+    if y.shape[1] > (max_s + DURATION_SLACK_S) * int(sr):
+        length = format_duration(y.shape[1] / int(sr), round_up=True)
+        raise LimitError(f"audio is {length} long; the limit is {format_duration(max_s)}")
     y = y.astype(np.float32, copy=False)
     sr = int(sr)
     fmt = "wav"

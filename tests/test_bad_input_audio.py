@@ -173,11 +173,15 @@ def test_too_long():
         aio.decode(data, filename="long.flac", limits=aio.AudioLimits(max_duration_s=1.0))
 
 
-def test_just_over_the_limit_never_reads_as_the_limit_itself():
-    # a 10-minute limit and a file a fraction of a second over it: "10 min 1 s", not "10.0 min"
-    data = aio.encode(_tone(seconds=600.2, sr=8000, channels=1), sr=8000, fmt="flac")
-    with pytest.raises(LimitError, match=r"is 10 min 1 s long; the limit is 10 min$"):
-        aio.decode(data, filename="song.flac", sr=8000, limits=aio.AudioLimits(max_duration_s=600.0))
+def test_a_second_of_slack_and_over_it_the_length_never_reads_as_the_limit_itself():
+    limits = aio.AudioLimits(max_duration_s=600.0)
+    # a "10:00" song padded by its encoder still fits
+    padded = aio.encode(_tone(seconds=600.4, sr=8000, channels=1), sr=8000, fmt="flac")
+    assert aio.decode(padded, filename="song.flac", sr=8000, limits=limits).shape[1] == round(600.4 * 8000)
+    # past the slack: "10 min 2 s", never "10.0 min", the limit itself
+    data = aio.encode(_tone(seconds=601.2, sr=8000, channels=1), sr=8000, fmt="flac")
+    with pytest.raises(LimitError, match=r"is 10 min 2 s long; the limit is 10 min$"):
+        aio.decode(data, filename="song.flac", sr=8000, limits=limits)
 
 
 @pytest.mark.parametrize(

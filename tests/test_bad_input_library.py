@@ -154,9 +154,9 @@ def test_publish_audio_limits_from_settings(env, monkeypatch):
     s, store, alice, _ = env
     before = _snapshot(s, store)
     monkeypatch.setenv("BEATTOK_MAX_DURATION_S", "1")
-    with pytest.raises(LimitError, match=re.escape("audio is 2.0 s long; the limit is 1 s")):
+    with pytest.raises(LimitError, match=re.escape("audio is 2.5 s long; the limit is 1.0 s")):
         library.publish_audio(
-            s, store, owner_id=alice.id, y=_tone(2.0), sr=SR, title="t", bpm=90, key="C major"
+            s, store, owner_id=alice.id, y=_tone(2.5), sr=SR, title="t", bpm=90, key="C major"
         )
     monkeypatch.setenv("BEATTOK_MAX_DURATION_S", "600")
     monkeypatch.setenv("BEATTOK_MAX_UPLOAD_MB", "0.001")

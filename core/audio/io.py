@@ -51,6 +51,12 @@ _DOWNMIX: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 
 
+#: Audio up to this much longer than ``max_duration_s`` still fits (seconds): a "10:00" song that its
+#: encoder padded by a fraction of a second is not refused, in the header check, the decoders, saving
+#: (:func:`core.library.publish_audio`) or adding beats alike.
+DURATION_SLACK_S = 1.0
+
+
 @dataclass(frozen=True)
 class AudioLimits:
     """Limits applied to untrusted audio before and while decoding.
@@ -392,7 +398,7 @@ def check_limits(info: AudioInfo, *, filename: str, sr: int, limits: AudioLimits
             f"'{name}' has a sample rate of {info.sample_rate} Hz; "
             f"supported rates are {limits.min_sr}-{limits.max_sr} Hz"
         )
-    if info.duration_s > limits.max_duration_s:
+    if info.duration_s > limits.max_duration_s + DURATION_SLACK_S:
         raise LimitError(
             f"'{name}' is {format_duration(info.duration_s, round_up=True)} long; "
             f"the limit is {format_duration(limits.max_duration_s)}"
@@ -450,7 +456,7 @@ def _to_stereo(x: np.ndarray) -> np.ndarray:
 
 
 def _decode_soundfile(data: bytes, info: AudioInfo, name: str, limits: AudioLimits) -> tuple[np.ndarray, int]:
-    cap = int(limits.max_duration_s * info.sample_rate) + info.sample_rate  # 1 s slack over the limit
+    cap = int((limits.max_duration_s + DURATION_SLACK_S) * info.sample_rate)
     blocks: list[np.ndarray] = []
     total = 0
     try:
@@ -479,7 +485,7 @@ def _decode_soundfile(data: bytes, info: AudioInfo, name: str, limits: AudioLimi
 
 
 def _decode_ffmpeg(data: bytes, info: AudioInfo, name: str, limits: AudioLimits) -> tuple[np.ndarray, int]:
-    max_frames = int(limits.max_duration_s * info.sample_rate) + info.sample_rate
+    max_frames = int((limits.max_duration_s + DURATION_SLACK_S) * info.sample_rate)
     timeout = _FFMPEG_TIMEOUT_S + limits.max_duration_s / 5.0
     with tempfile.TemporaryDirectory(prefix="beattok-decode-") as tmp:
         path = Path(tmp) / f"input.{info.format}"
@@ -494,7 +500,7 @@ def _decode_ffmpeg(data: bytes, info: AudioInfo, name: str, limits: AudioLimits)
             str(path),
             "-vn",
             "-t",
-            f"{limits.max_duration_s + 1.0:.3f}",
+            f"{limits.max_duration_s + DURATION_SLACK_S:.3f}",
             "-ar",
             str(info.sample_rate),
             "-f",
