@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from core.audio.checks import check_signal
-from core.errors import InputError, LimitError
+from core.audio.checks import check_duration, check_signal
+from core.errors import InputError
 from core.music.arrange import DEFAULT_DRUM_PITCHES
 from core.progress import ProgressFn, report
 
@@ -631,12 +631,7 @@ def add_beats(
         raise InputError(
             f"the song is {duration:.1f} s long; adding beats needs at least {MIN_SECONDS:.0f} s of music"
         )
-    from core.audio.io import DURATION_SLACK_S, format_duration
-
-    max_s = float(get_settings().max_duration_s)
-    if duration > max_s + DURATION_SLACK_S:
-        length = format_duration(duration, round_up=True)
-        raise LimitError(f"the song is {length} long; the limit is {format_duration(max_s)}")
+    check_duration(duration, max_seconds=float(get_settings().max_duration_s), what="the song")
     genre_obj = None
     if genre:
         from core.music.instruments import get_genre

@@ -33,7 +33,7 @@ from sqlalchemy import and_, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from core.audio.checks import check_signal
+from core.audio.checks import check_duration, check_signal
 from core.config import get_settings
 from core.db import repo
 from core.db.models import TRACK_SOURCES, Album, Like, Track, User, Visibility, utcnow
@@ -356,12 +356,7 @@ def publish_audio(
     if source not in TRACK_SOURCES:
         raise InputError(f"Source {source!r} is not valid: use one of {', '.join(TRACK_SOURCES)}.")
     y = check_signal(y, sr=sr, allow_empty=False)
-    from core.audio.io import DURATION_SLACK_S, format_duration
-
-    max_s = float(get_settings().max_duration_s)
-    if y.shape[1] > (max_s + DURATION_SLACK_S) * int(sr):
-        length = format_duration(y.shape[1] / int(sr), round_up=True)
-        raise LimitError(f"audio is {length} long; the limit is {format_duration(max_s)}")
+    check_duration(y.shape[1] / int(sr), max_seconds=float(get_settings().max_duration_s))
     y = y.astype(np.float32, copy=False)
     sr = int(sr)
     fmt = "wav"

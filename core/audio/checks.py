@@ -5,9 +5,16 @@ Imports only numpy and :mod:`core.errors`, so light modules (:mod:`core.audio.io
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from core.errors import InputError, LimitError
+
+#: Audio up to this much longer than a length limit still fits (seconds): a "10:00" song that its
+#: encoder padded by a fraction of a second is not refused, in the upload header check, the decoders,
+#: saving (:func:`core.library.publish_audio`) or adding beats alike (:func:`check_duration`).
+DURATION_SLACK_S = 1.0
 
 
 def check_sample_rate(sr, *, min_sr: int = 8000, max_sr: int = 192000, what: str = "sample rate") -> int:
@@ -100,3 +107,43 @@ def check_signal(
     if not np.isfinite(y).all():
         raise InputError(f"{what} contains NaN or infinite samples")
     return y
+
+
+def format_duration(seconds: float, *, round_up: bool = False) -> str:
+    """A length for messages: ``"42.5 s"``, ``"10 min 1 s"``, ``"3.0 h"``.
+
+    Parameters
+    ----------
+    seconds : float
+        The length in seconds.
+    round_up : bool
+        Round whole seconds up, for a length that is over a limit: 600.2 s reads "10 min 1 s", never
+        "10 min", the limit itself.
+
+    Returns
+    -------
+    str
+        The length in seconds below two minutes, in minutes and seconds below two hours, else in hours.
+    """
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        mins, secs = divmod(math.ceil(seconds) if round_up else round(seconds), 60)
+        return f"{mins} min {secs} s" if secs else f"{mins} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def check_duration(seconds: float, *, max_seconds: float, what: str = "audio") -> None:
+    """Raise :class:`core.errors.LimitError` when ``seconds`` is over ``max_seconds`` (with
+    :data:`DURATION_SLACK_S` to spare), naming ``what``, its length and the limit.
+
+    Examples
+    --------
+    >>> check_duration(600.4, max_seconds=600)
+    >>> check_duration(601.2, max_seconds=600, what="the song")
+    Traceback (most recent call last):
+    core.errors.LimitError: the song is 10 min 2 s long; the limit is 10 min
+    """
+    if seconds > max_seconds + DURATION_SLACK_S:
+        length = format_duration(seconds, round_up=True)
+        raise LimitError(f"{what} is {length} long; the limit is {format_duration(max_seconds)}")

@@ -24,7 +24,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from core.audio.checks import check_sample_rate, check_signal
+from core.audio.checks import (
+    DURATION_SLACK_S,
+    check_duration,
+    check_sample_rate,
+    check_signal,
+    format_duration,
+)
 from core.config import SAMPLE_RATE, get_settings
 from core.errors import AudioDecodeError, InputError, LimitError
 
@@ -49,12 +55,6 @@ _DOWNMIX: dict[int, tuple[tuple[float, ...], tuple[float, ...]]] = {
     7: ((1, 0, 0.707, 0, 0.5, 0.707, 0), (0, 1, 0.707, 0, 0.5, 0, 0.707)),  # 6.1: L R C LFE Cs Ls Rs
     8: ((1, 0, 0.707, 0, 0.707, 0, 0.707, 0), (0, 1, 0.707, 0, 0, 0.707, 0, 0.707)),  # 7.1
 }
-
-
-#: Audio up to this much longer than ``max_duration_s`` still fits (seconds): a "10:00" song that its
-#: encoder padded by a fraction of a second is not refused, in the header check, the decoders, saving
-#: (:func:`core.library.publish_audio`) or adding beats alike.
-DURATION_SLACK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -398,11 +398,7 @@ def check_limits(info: AudioInfo, *, filename: str, sr: int, limits: AudioLimits
             f"'{name}' has a sample rate of {info.sample_rate} Hz; "
             f"supported rates are {limits.min_sr}-{limits.max_sr} Hz"
         )
-    if info.duration_s > limits.max_duration_s + DURATION_SLACK_S:
-        raise LimitError(
-            f"'{name}' is {format_duration(info.duration_s, round_up=True)} long; "
-            f"the limit is {format_duration(limits.max_duration_s)}"
-        )
+    check_duration(info.duration_s, max_seconds=limits.max_duration_s, what=f"'{name}'")
     out_frames = math.ceil(info.frames * sr / info.sample_rate)
     decoded = info.frames * info.channels * 4 + out_frames * 2 * 4
     if decoded > limits.max_decoded_bytes:
@@ -410,34 +406,6 @@ def check_limits(info: AudioInfo, *, filename: str, sr: int, limits: AudioLimits
             f"'{name}' would decode to {decoded / 1e9:.2f} GB of samples; "
             f"the limit is {limits.max_decoded_bytes / 1e9:.2f} GB"
         )
-
-
-def format_duration(seconds: float, *, round_up: bool = False) -> str:
-    """A length for messages: ``"42.5 s"``, ``"10 min 1 s"``, ``"3.0 h"``.
-
-    Parameters
-    ----------
-    seconds : float
-        The length in seconds.
-    round_up : bool
-        Round whole seconds up, for a length that is over a limit: 600.2 s reads "10 min 1 s", never
-        "10 min", the limit itself.
-
-    Returns
-    -------
-    str
-        The length in seconds below two minutes, in minutes and seconds below two hours, else in hours.
-    """
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        mins, secs = divmod(math.ceil(seconds) if round_up else round(seconds), 60)
-        return f"{mins} min {secs} s" if secs else f"{mins} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-# --------------------------------------------------------------------------------------------------
-# decoding
 
 
 def _to_stereo(x: np.ndarray) -> np.ndarray:
