@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+# An emoji favicon is drawn inline; a Material icon favicon would be fetched from fonts.gstatic.com.
 st.set_page_config(page_title="BeatTok Studio", page_icon="🎧", layout="wide")
 
 from components.session import current_user, restore_session, sync_cookie  # noqa: E402

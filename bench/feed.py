@@ -7,8 +7,9 @@ inside the Streamlit runtime, driven by AppTest without a browser; a first warm-
 counted), against a baseline page that only draws a title, measured in the same run; the cold start
 of the app in headless Chromium (``streamlit run`` to the feed drawn), for a new install (the database
 is created) and for a restart on the seeded database, against a one-line Streamlit app, interleaved and
-repeated (``--cold-repeats``, medians); and the imports + first page run in a fresh interpreter, with
-whether torch was imported on that path.
+repeated (``--cold-repeats``, medians); a feed card's cover made from a stored 1024 px PNG against
+read back from the cover cache on disk (what a restart costs per card); and the imports + first page
+run in a fresh interpreter, with whether torch was imported on that path.
 """
 
 from __future__ import annotations
@@ -105,6 +106,30 @@ def _cold_starts(data_dir: str, repeats: int) -> dict[str, list[tuple[float, flo
     return runs
 
 
+def _cover_times(tmp: str, repeats: int) -> tuple[float, float]:
+    """(made, from disk) median seconds of a feed card's cover for a 1024 px painted album cover: made
+    from the stored PNG (what every card cost after a restart before the disk cache), and read from
+    the cover cache by a new cache object (a restarted server)."""
+    from core.album import make_cover
+    from core.covers_placeholder import card_cover
+    from core.disk_cache import BytesCache
+    from core.storage import LocalStorage
+
+    storage = LocalStorage(Path(tmp) / "cover-bench")
+    keys = [
+        storage.put(make_cover(album=f"Bench {i}", artist="Bench", seed=i).png, suffix="png")
+        for i in range(repeats)
+    ]
+    made, read = [], []
+    for key in keys:
+        for times in (made, read):
+            cache = BytesCache(Path(tmp) / "cover-cache", budget_mb=64, suffix=".jpg")
+            t0 = time.perf_counter()
+            card_cover(storage=storage, cover_key=key, title="Bench", artist="Bench", cache=cache)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(made), statistics.median(read)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=10_000)
@@ -139,6 +164,7 @@ def main() -> None:
         _time_page(str(ROOT / "pages" / "feed.py"), 1, tmp)  # warm imports and caches
         feed_new = _time_page(str(ROOT / "pages" / "feed.py"), args.repeats, tmp)
 
+        cover_made, cover_read = _cover_times(tmp, args.repeats)
         cold_runs = _cold_starts(tmp, args.cold_repeats)
     cold = subprocess.run(
         [sys.executable, "-c", COLD_START],
@@ -175,6 +201,10 @@ def main() -> None:
             f"cold start / one-line app (total)  : new install {totals['new'] / totals['one-line']:.2f} x, "
             f"restart {totals['restart'] / totals['one-line']:.2f} x  (target <= 3 s to the first page)"
         )
+    print(
+        f"card cover, 1024 px painted cover : made {cover_made * 1000:.1f} ms, from the disk cache "
+        f"{cover_read * 1000:.2f} ms ({cover_made / cover_read:.0f}x; 10 cards a page)"
+    )
     print(f"imports + first run (AppTest)     : {cold_s:7.2f} s")
     print(f"torch imported on the feed path   : {cold_info.get('torch_imported')}")
     print(f"librosa imported on the feed path : {cold_info.get('librosa_imported')}")

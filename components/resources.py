@@ -11,6 +11,9 @@ import streamlit as st
 
 from core.config import get_settings
 
+#: Disk budget of the cover thumbnails (about 15-30 kB each: 10,000 covers or more).
+COVER_CACHE_MB = 256
+
 
 @st.cache_resource(show_spinner=False)
 def _engine(url: str):
@@ -38,6 +41,29 @@ def _storage(root: str):
 def storage():
     """The media storage for the configured data directory."""
     return _storage(str(get_settings().media_dir))
+
+
+@st.cache_resource(show_spinner=False)
+def _cover_cache(folder: str):
+    from core.disk_cache import BytesCache
+
+    return BytesCache(folder, budget_mb=COVER_CACHE_MB, suffix=".jpg")
+
+
+def cover_cache():
+    """Cover thumbnails kept on disk (``cache/covers`` in the data folder), shared by all sessions.
+
+    The first page after a restart then reads ten small JPEGs instead of decoding ten stored PNGs.
+    """
+    return _cover_cache(str(get_settings().data_dir / "cache" / "covers"))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def stored_cover_thumbnail(cover_key: str, size: int = 400) -> bytes:
+    """A JPEG thumbnail of a stored cover (:func:`core.covers_placeholder.stored_cover_thumbnail`)."""
+    from core.covers_placeholder import stored_cover_thumbnail as thumbnail
+
+    return thumbnail(storage=storage(), cover_key=cover_key, size=size, cache=cover_cache())
 
 
 @st.cache_resource(show_spinner=False)

@@ -52,10 +52,10 @@ def decode_cookie_username(token: str | None, *, key: str, now: datetime | None 
     now : datetime, optional
         The current time (for tests).
     """
-    import jwt
-
     if not token or not isinstance(token, str):
         return None
+    import jwt  # here, not at the top: a first visit has no cookie and skips the import (40 ms)
+
     try:
         data = jwt.decode(token, key, algorithms=["HS256"])
     except (jwt.InvalidTokenError, TypeError, ValueError):

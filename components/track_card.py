@@ -80,16 +80,12 @@ def share_url(token: str) -> str:
 @st.cache_data(show_spinner=False, max_entries=256)
 def _cover(cover_key: str | None, title: str, artist: str) -> bytes:
     """The card's cover as a small JPEG (a stored cover can be a 1.6 MB PNG; the card shows ~200 px)."""
-    from core.covers_placeholder import cover_thumbnail, placeholder_cover
+    from core.covers_placeholder import card_cover
 
-    if cover_key:
-        try:
-            return cover_thumbnail(resources.storage().get(cover_key), size=CARD_COVER_PX)
-        except Exception:  # a missing or unreadable file must not break the feed
-            pass
-    # drawn at 256 px (8 ms, against 20 ms at 400): tracks published here always store a cover, so
-    # this is only for a lost file or a row made outside the app
-    return cover_thumbnail(placeholder_cover(title=title, artist=artist, size=256), size=CARD_COVER_PX)
+    return card_cover(
+        storage=resources.storage(), cover_key=cover_key, title=title, artist=artist,
+        size=CARD_COVER_PX, cache=resources.cover_cache(),
+    )  # fmt: skip
 
 
 def _badges(card: CardData) -> str:

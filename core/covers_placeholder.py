@@ -15,10 +15,14 @@ import io
 import unicodedata
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.errors import InputError
+from core.errors import InputError, StudioError
+
+if TYPE_CHECKING:
+    from core.disk_cache import BytesCache
 
 MIN_SIZE, MAX_SIZE = 64, 2048
 
@@ -259,3 +263,90 @@ def cover_thumbnail(data: bytes, *, size: int = 400, quality: int = 85) -> bytes
     out = io.BytesIO()
     flat.save(out, format="JPEG", quality=quality, optimize=True)
     return out.getvalue()
+
+
+#: Bump when :func:`placeholder_cover` or :func:`cover_thumbnail` draws differently, so cached
+#: thumbnails (:class:`core.disk_cache.BytesCache`) are made afresh.
+THUMBNAIL_VERSION = 1
+
+
+def stored_cover_thumbnail(
+    *, storage, cover_key: str, size: int = 400, cache: BytesCache | None = None
+) -> bytes:
+    """The JPEG thumbnail (:func:`cover_thumbnail`) of the stored cover ``cover_key``.
+
+    Stored files never change under their key, so the thumbnail is kept in ``cache`` by key and
+    size: a restarted server reads a 15 kB file instead of decoding a 1.5 MB PNG (about 40 ms each,
+    ten per feed page).
+
+    Parameters
+    ----------
+    storage : core.storage.Storage
+        Where the cover is stored.
+    cover_key : str
+        Its storage key.
+    size : int
+        Largest width and height of the thumbnail, in pixels.
+    cache : core.disk_cache.BytesCache, optional
+        Where thumbnails are kept between calls and restarts.
+
+    Raises
+    ------
+    NotFoundError
+        If no file is stored under ``cover_key``.
+    InputError
+        If the key is malformed or the file is not a readable image.
+    """
+
+    def make() -> bytes:
+        return cover_thumbnail(storage.get(cover_key), size=size)
+
+    if cache is None:
+        return make()
+    return cache.get_or_make(("stored", THUMBNAIL_VERSION, cover_key, size), make)
+
+
+def card_cover(
+    *,
+    storage,
+    cover_key: str | None,
+    title: str,
+    artist: str,
+    size: int = 400,
+    cache: BytesCache | None = None,
+) -> bytes:
+    """The JPEG a track card shows: its stored cover's thumbnail, else a placeholder for its title.
+
+    A missing or unreadable cover file never fails a card: the placeholder drawn from the title and
+    artist (:func:`placeholder_cover`, at 256 px, 8 ms) takes its place. Both are kept in ``cache``.
+
+    Parameters
+    ----------
+    storage : core.storage.Storage
+        Where covers are stored.
+    cover_key : str or None
+        The track's stored cover, if it has one.
+    title, artist : str
+        For the placeholder.
+    size : int
+        Largest width and height of the JPEG, in pixels.
+    cache : core.disk_cache.BytesCache, optional
+        Where thumbnails are kept between calls and restarts.
+
+    Returns
+    -------
+    bytes
+        A JPEG file.
+    """
+    if cover_key:
+        try:
+            return stored_cover_thumbnail(storage=storage, cover_key=cover_key, size=size, cache=cache)
+        except (StudioError, OSError):  # a lost, unreadable or damaged file, or a mangled key
+            pass
+
+    def make() -> bytes:
+        return cover_thumbnail(placeholder_cover(title=title, artist=artist, size=256), size=size)
+
+    if cache is None:
+        return make()
+    return cache.get_or_make(("placeholder", THUMBNAIL_VERSION, title, artist, size), make)

@@ -138,8 +138,11 @@ with tab_albums:
     for album_id, name, artist, cover_key, titles_json in album_rows:
         with st.container(border=True):
             c1, c2 = st.columns([1, 3])
-            if cover_key and resources.storage().exists(cover_key):
-                c1.image(resources.cover_thumbnail(resources.storage().get(cover_key)), width="stretch")
+            if cover_key:
+                try:
+                    c1.image(resources.stored_cover_thumbnail(cover_key), width="stretch")
+                except StudioError:  # a lost or damaged cover file: the album shows without it
+                    c1.caption("Cover missing")
             c2.markdown(f"#### {md_escape(name)}")
             c2.caption(f"by {artist}")
             for i, t in enumerate(json.loads(titles_json or "[]"), 1):

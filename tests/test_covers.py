@@ -83,3 +83,96 @@ def test_feed_cards_show_a_jpeg_thumbnail_of_the_stored_cover(db):
     svg = [u for u in urls if u.startswith("data:image/svg+xml")]  # the card's waveform
     covers = [u for u in urls if u not in svg]
     assert len(covers) == len(svg) == 1 and covers[0].endswith(".jpg"), urls
+
+
+def test_disk_cache_makes_once_survives_a_restart_and_keeps_its_budget(tmp_path):
+    import os
+
+    from core.disk_cache import BytesCache
+
+    calls = []
+
+    def make(n: int):
+        def inner() -> bytes:
+            calls.append(n)
+            return bytes([n % 256]) * 1000
+
+        return inner
+
+    cache = BytesCache(tmp_path / "c", budget_mb=0.005, suffix=".bin", prune_every=1)  # 5,242 bytes
+    assert cache.get_or_make(("a", 1), make(1)) == b"\x01" * 1000
+    assert cache.get_or_make(("a", 1), make(99)) == b"\x01" * 1000 and calls == [1]
+    assert cache.counts == {"hits": 1, "made": 1, "failed": 0}
+    # a new process (a restarted server) reads the file
+    again = BytesCache(tmp_path / "c", budget_mb=0.005, suffix=".bin")
+    assert again.get_or_make(("a", 1), make(99)) == b"\x01" * 1000 and calls == [1]
+    # keys are exact: another value is another file
+    assert again.get_or_make(("a", 2), make(2)) == b"\x02" * 1000
+    # over budget, the least recently used go first: touch "a1" so that "a2" is the oldest
+    for path, age in ((cache.path(("a", 2)), 100), (cache.path(("a", 1)), 50)):
+        os.utime(path, (path.stat().st_atime - age, path.stat().st_mtime - age))
+    cache.get_or_make(("a", 1), make(99))  # a hit makes it recent
+    for n in range(3, 7):  # six files for a budget of five
+        cache.get_or_make(("b", n), make(n))
+    files = sorted(p.name for p in (tmp_path / "c").glob("*.bin"))
+    assert len(files) == 5 and sum((tmp_path / "c" / f).stat().st_size for f in files) <= 5242
+    assert not cache.path(("a", 2)).exists() and cache.path(("a", 1)).exists()
+    assert not list((tmp_path / "c").glob("*.tmp"))
+
+
+def test_disk_cache_writes_nothing_when_making_fails_and_serves_when_it_cannot_write(tmp_path):
+    from core.disk_cache import BytesCache
+    from core.errors import InputError as Bad
+
+    cache = BytesCache(tmp_path / "c", budget_mb=1, suffix=".jpg")
+
+    def broken() -> bytes:
+        raise Bad("not an image")
+
+    with pytest.raises(Bad, match="not an image"):
+        cache.get_or_make(("x",), broken)
+    assert not list((tmp_path / "c").iterdir())
+    cache.folder = tmp_path / "gone"  # a folder removed under the running app: still answers
+    assert cache.get_or_make(("y",), lambda: b"data") == b"data" and cache.counts["failed"] == 1
+    with pytest.raises(Bad, match="budget"):
+        BytesCache(tmp_path / "d", budget_mb=0)
+
+
+def test_card_covers_come_from_the_disk_cache_after_a_restart(db, tmp_path):
+    from sqlmodel import Session
+
+    from core.covers_placeholder import card_cover, stored_cover_thumbnail
+    from core.db.models import Track
+    from core.disk_cache import BytesCache
+
+    engine, storage = db
+    user = make_user(engine)
+    tid = make_track(engine, storage, user.id, title="Cached", cover_png=_png(1024, 1024))
+    with Session(engine) as s:
+        cover_key = s.get(Track, tid).cover_key
+
+    class CountingStorage:
+        def __init__(self) -> None:
+            self.reads = 0
+
+        def get(self, key: str) -> bytes:
+            self.reads += 1
+            return storage.get(key)
+
+    counting = CountingStorage()
+    first = card_cover(storage=counting, cover_key=cover_key, title="Cached", artist="A",
+                       cache=BytesCache(tmp_path / "covers", budget_mb=8, suffix=".jpg"))  # fmt: skip
+    restarted = BytesCache(tmp_path / "covers", budget_mb=8, suffix=".jpg")
+    second = card_cover(storage=counting, cover_key=cover_key, title="Cached", artist="A", cache=restarted)
+    assert first == second and counting.reads == 1 and restarted.counts["hits"] == 1
+    assert _open(second).format == "JPEG" and _open(second).size == (400, 400)
+    assert stored_cover_thumbnail(storage=counting, cover_key=cover_key, cache=restarted) == second
+    # a lost or damaged file gives the title's placeholder, which is not cached under the cover's key
+    lost = card_cover(storage=storage, cover_key="ab/" + "0" * 32 + ".png", title="Lost", artist="A",
+                      cache=restarted)  # fmt: skip
+    bad_key = storage.put(b"not a picture", suffix="png")
+    damaged = card_cover(storage=storage, cover_key=bad_key, title="Lost", artist="A", cache=restarted)
+    assert lost == damaged and _open(lost).format == "JPEG"
+    assert not restarted.path(("stored", 1, bad_key, 400)).exists()
+    with pytest.raises(InputError, match="not a readable image"):
+        stored_cover_thumbnail(storage=storage, cover_key=bad_key, cache=restarted)

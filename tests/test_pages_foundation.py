@@ -368,6 +368,27 @@ def test_library_deletes_a_project_and_an_album(db):
     assert _count(engine, Album) == 0 and not storage.exists(cover_key)
 
 
+def test_library_shows_albums_whose_cover_file_is_damaged_without_it(db):
+    from core.covers_placeholder import placeholder_cover
+    from core.library import save_album
+
+    engine, storage = db
+    alice = make_user(engine)
+    keys = []
+    with Session(engine) as s:
+        for name in ("Good LP", "Broken LP"):
+            album = save_album(
+                s, storage, owner_id=alice.id, name=name, artist="Alice", titles=["One"],
+                cover_png=placeholder_cover(title=name, artist="Alice", size=64),
+            )  # fmt: skip
+            keys.append(album.cover_key)
+    storage.open_path(keys[1]).write_bytes(b"damaged")
+    at = _app("pages/library.py", user_id=alice.id)
+    assert not at.exception, at.exception
+    assert "Albums (2)" in [t.label for t in at.tabs]
+    assert len(at.get("image")) == 1 and page_texts(at).count("Cover missing") == 1
+
+
 def test_library_says_when_it_shows_only_the_newest_projects(db, monkeypatch):
     from core.editor import project as P
 

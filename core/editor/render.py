@@ -46,6 +46,7 @@ import numpy as np
 
 from core.audio.effects import apply_chain, time_stretch
 from core.audio.loudness import active_rms
+from core.disk_cache import prune_lru
 from core.editor.ops import Loop, Op, Trim
 from core.editor.project import MixState, Project, Sources, TrackState
 from core.errors import InputError
@@ -528,23 +529,7 @@ class Renderer:
 
     def _prune_spill(self) -> None:
         """Remove the least recently used spill files until the folder fits its budget."""
-        files = []
-        for entry in os.scandir(self._spill):
-            if entry.name.endswith(".npy"):
-                try:
-                    st = entry.stat()
-                except OSError:
-                    continue
-                files.append((st.st_mtime, st.st_size, entry.path))
-        total = sum(size for _, size, _ in files)
-        for _, size, path in sorted(files):
-            if total <= self._spill_budget:
-                break
-            try:
-                os.unlink(path)  # a file still mapped stays readable until it is unmapped
-            except OSError:
-                continue
-            total -= size
+        prune_lru(self._spill, suffix=".npy", budget_bytes=self._spill_budget)
 
     def clear(self) -> None:
         """Drop every cached array, and the spill folder's files."""
