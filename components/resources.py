@@ -180,14 +180,16 @@ def remix_result(
 
 
 def compute_remix(content: tuple[bytes, str], style: tuple[bytes, str], *, progress=None, **settings):
-    """Decode ``(data, filename)`` inputs with the upload limits and run :func:`core.remix.remix`."""
+    """Decode ``(data, filename)`` inputs (uploads or library tracks) and run :func:`core.remix.remix`."""
     from core.audio.io import AudioLimits, decode
     from core.config import SAMPLE_RATE
     from core.remix import remix
 
-    limits = AudioLimits.from_settings()
-    y_content = decode(content[0], filename=content[1], sr=SAMPLE_RATE, limits=limits)
-    y_style = decode(style[0], filename=style[1], sr=SAMPLE_RATE, limits=limits)
+    # both passed the upload checks or are library tracks (a saved 10-minute WAV is over 100 MB)
+    y_content, y_style = (
+        decode(data, filename=name, sr=SAMPLE_RATE, limits=AudioLimits.for_library(len(data)))
+        for data, name in (content, style)
+    )
     return remix(y_content, y_style, sr=SAMPLE_RATE, progress=progress, **settings)
 
 
@@ -244,7 +246,9 @@ def kpop_generate(
 
     seed_audio = None
     if seed_data is not None:
-        seed_audio = decode(seed_data, filename=seed_name or "seed.wav", limits=AudioLimits.from_settings())
+        seed_audio = decode(
+            seed_data, filename=seed_name or "seed.wav", limits=AudioLimits.for_library(len(seed_data))
+        )
     bar = st.progress(0.0, text="Generating...")
     y, spec = kpop.generate_audio(
         model_or_ckpt=kpop_model(model_key),
@@ -360,7 +364,7 @@ def beats_track_audio(track_id: int, viewer_id: int):
         track = get_for_viewer(s, track_id=int(track_id), viewer_id=int(viewer_id))
         data, filename, _ = audio_bytes(s, storage(), track=track)
         title = track.title
-    y = decode(data, filename=filename, sr=SAMPLE_RATE, limits=AudioLimits.from_settings())
+    y = decode(data, filename=filename, sr=SAMPLE_RATE, limits=AudioLimits.for_library(len(data)))
     y.flags.writeable = False
     return y, SAMPLE_RATE, title, hashlib.sha256(data).hexdigest()
 

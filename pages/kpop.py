@@ -247,6 +247,8 @@ with train_tab:
                         track = get_for_viewer(s, track_id=tid, viewer_id=user.id)
                         data, fname, _ = audio_bytes(s, resources.storage(), track=track)
                         files.append((fname, data))
+                # library tracks may be saved WAVs over the upload limit; uploads keep that limit
+                limits = AudioLimits.for_library(max((len(data) for _, data in files), default=0))
                 files += [(u.name, u.getvalue()) for u in uploads or []]
                 if len(files) < kpop.MIN_SONGS:
                     raise InputError(
@@ -267,7 +269,7 @@ with train_tab:
                         epochs=epochs,
                         max_seconds=minutes * 60.0,
                         resume=resume_bytes,
-                        limits=AudioLimits.from_settings(),
+                        limits=limits,
                     ),
                 )
             except StudioError as exc:

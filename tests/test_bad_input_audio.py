@@ -156,8 +156,28 @@ def test_wav_with_absurd_sample_rate(rate, shown):
 def test_oversize_upload():
     data = aio.encode(_tone(seconds=1.0), sr=SR)
     limits = aio.AudioLimits(max_bytes=100_000)
-    with pytest.raises(LimitError, match=r"is 172\.3 KB; the upload limit is 97\.7 KB"):
+    with pytest.raises(LimitError, match=r"is 172\.3 KB; the upload limit is 97\.7 KB: save it as FLAC"):
         aio.decode(data, filename="big.wav", limits=limits)
+    flac = aio.encode(_tone(seconds=1.0), sr=SR, fmt="flac")
+    with pytest.raises(LimitError, match=r"the upload limit is 1000 bytes$"):  # no hint: already compressed
+        aio.decode(flac, filename="big.flac", limits=aio.AudioLimits(max_bytes=1000))
+
+
+def test_library_tracks_over_the_upload_limit_still_decode(monkeypatch):
+    """A result the app saved as WAV may be bigger than the upload limit (10 minutes: 106 MB against 100):
+    reading it back from the library lifts only the byte limit."""
+    monkeypatch.setenv("BEATTOK_MAX_UPLOAD_MB", "0.1")
+    monkeypatch.setenv("BEATTOK_MAX_DURATION_S", "2")
+    data = aio.encode(_tone(seconds=1.0), sr=SR)
+    with pytest.raises(LimitError, match="upload limit"):
+        aio.decode(data, filename="saved.wav", limits=aio.AudioLimits.from_settings())
+    limits = aio.AudioLimits.for_library(len(data))
+    assert limits.max_bytes == len(data) and limits.max_duration_s == 2.0
+    assert aio.decode(data, filename="saved.wav", limits=limits).shape == (2, SR)
+    assert aio.AudioLimits.for_library(10).max_bytes == int(0.1 * 1024 * 1024)  # never lowered
+    long = aio.encode(_tone(seconds=3.5), sr=SR)
+    with pytest.raises(LimitError, match=r"limit is 2\.0 s"):  # the duration limit still holds
+        aio.decode(long, filename="long.wav", limits=aio.AudioLimits.for_library(len(long)))
 
 
 def test_oversize_file_on_disk_is_not_read(tmp_path):

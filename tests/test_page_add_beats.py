@@ -124,6 +124,15 @@ def test_library_song_analysed_corrected_beats_added_ab_saved_and_opened(db, cle
     assert project.meta["key"] == "C major"
 
 
+def test_a_saved_song_bigger_than_the_upload_limit_opens_from_the_library(db, clean_caches, monkeypatch):
+    """Results are saved as WAV: a 10-minute one is 106 MB, over the 100 MB upload limit. Here the limit
+    is 0.2 MB and the saved 10-second song 1.7 MB: it must still be analysed, not refused as an upload."""
+    monkeypatch.setenv("BEATTOK_MAX_UPLOAD_MB", "0.2")
+    at = _library_song_page(db)
+    assert not at.error, [e.value for e in at.error]
+    assert abs(float({m.label: m.value for m in at.metric}["Tempo"].split()[0]) - 100.0) <= 4.0
+
+
 def test_a_likely_other_tempo_is_offered_and_taken_in_one_click(db, clean_caches, monkeypatch):
     from dataclasses import replace
 

@@ -18,7 +18,7 @@ import math
 import re
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +94,16 @@ class AudioLimits:
         s = settings if settings is not None else get_settings()
         return cls(max_bytes=int(s.max_upload_bytes), max_duration_s=float(s.max_duration_s))
 
+    @classmethod
+    def for_library(cls, nbytes: int, settings=None) -> AudioLimits:
+        """Limits for a file already in the app: a library track, or an upload that passed the upload
+        checks. They are :meth:`from_settings` with the byte limit raised to ``nbytes``: the app saves
+        results as WAV, and a 10-minute one (106 MB) is over the 100 MB upload limit although its
+        duration was checked when it was saved. Duration, channels, rates and decoded size still apply.
+        """
+        limits = cls.from_settings(settings)
+        return replace(limits, max_bytes=max(limits.max_bytes, int(nbytes)))
+
 
 @dataclass(frozen=True)
 class AudioInfo:
@@ -148,6 +158,16 @@ def _fmt_bytes(n: float) -> str:
     return f"{int(n)} bytes"
 
 
+def _size_error(filename: str, size: int, limits: AudioLimits) -> LimitError:
+    """The error for a file over the byte limit; uncompressed files get a hint (a 10-minute WAV is
+    106 MB, over the default 100 MB, while the same song as FLAC is about half of that)."""
+    hint = ""
+    if Path(filename).suffix.lower() in (".wav", ".wave"):
+        hint = ": save it as FLAC (lossless, about half the size) or MP3 to upload it"
+    limit = _fmt_bytes(limits.max_bytes)
+    return LimitError(f"'{_display(filename)}' is {_fmt_bytes(size)}; the upload limit is {limit}{hint}")
+
+
 def _check_bytes(data: bytes, filename: str, limits: AudioLimits) -> None:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise InputError(f"audio data must be bytes, got {type(data).__name__}")
@@ -155,10 +175,7 @@ def _check_bytes(data: bytes, filename: str, limits: AudioLimits) -> None:
     if size == 0:
         raise AudioDecodeError(f"'{_display(filename)}' is empty (0 bytes)")
     if size > limits.max_bytes:
-        raise LimitError(
-            f"'{_display(filename)}' is {_fmt_bytes(size)}; "
-            f"the upload limit is {_fmt_bytes(limits.max_bytes)}"
-        )
+        raise _size_error(filename, size, limits)
 
 
 def _mpeg_frame_ok(b: bytes, i: int) -> bool:
@@ -611,9 +628,7 @@ def load(path, *, sr: int = SAMPLE_RATE, limits: AudioLimits | None = None) -> n
         raise InputError(f"audio file not found: '{p}'")
     size = p.stat().st_size
     if size > limits.max_bytes:
-        raise LimitError(
-            f"'{_display(p.name)}' is {_fmt_bytes(size)}; the upload limit is {_fmt_bytes(limits.max_bytes)}"
-        )
+        raise _size_error(p.name, size, limits)
     return decode(p.read_bytes(), filename=p.name, sr=sr, limits=limits)
 
 
