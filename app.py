@@ -7,6 +7,7 @@ import streamlit as st
 # An emoji favicon is drawn inline; a Material icon favicon would be fetched from fonts.gstatic.com.
 st.set_page_config(page_title="BeatTok Studio", page_icon="🎧", layout="wide")
 
+from components import resources  # noqa: E402
 from components.session import current_user, restore_session, sync_cookie  # noqa: E402
 
 restore_session()
@@ -44,4 +45,8 @@ with st.sidebar:
     else:
         st.caption(f"Logged in as **{user.username}**")
     sync_cookie()
-navigation.run()
+try:
+    navigation.run()
+finally:
+    # the page's namespace is a reference cycle holding its audio: free it after the page is drawn
+    resources.garbage_collector().request()

@@ -13,6 +13,14 @@ from core.config import get_settings
 
 #: Disk budget of the cover thumbnails (about 15-30 kB each: 10,000 covers or more).
 COVER_CACHE_MB = 256
+#: Memory budgets (MiB) of the shared result caches, by the bytes their values hold (see
+#: :mod:`core.memory_cache`). Results: one 10-minute add-beats result with its input (844 MB) or four
+#: 3-minute ones, and generated songs. Previews: the A/B pair of WAVs of a 10-minute song (2 x 106 MB).
+#: Song audio: one decoded 10-minute library song (211 MB). With the editor's 384 MB renderer this keeps
+#: a busy server's caches under 2 GB.
+RESULT_CACHE_MB = 1024
+PREVIEW_CACHE_MB = 256
+SONG_AUDIO_CACHE_MB = 256
 
 
 @st.cache_resource(show_spinner=False)
@@ -41,6 +49,22 @@ def _storage(root: str):
 def storage():
     """The media storage for the configured data directory."""
     return _storage(str(get_settings().media_dir))
+
+
+@st.cache_resource(show_spinner=False)
+def memory_cache(name: str, budget_mb: float, ttl_s: float | None = None):
+    """The shared :class:`core.memory_cache.SizedLRU` called ``name`` (one per name for the server)."""
+    from core.memory_cache import SizedLRU
+
+    return SizedLRU(budget_mb=budget_mb, ttl_s=ttl_s)
+
+
+@st.cache_resource(show_spinner=False)
+def garbage_collector():
+    """The server's :class:`core.memory_cache.BackgroundCollector` (app.py asks it after every run)."""
+    from core.memory_cache import BackgroundCollector
+
+    return BackgroundCollector()
 
 
 @st.cache_resource(show_spinner=False)
@@ -114,7 +138,6 @@ def music_samplers():
     return load_samplers()
 
 
-@st.cache_resource(show_spinner=False, max_entries=3, ttl=3600)
 def generated_song(
     genre: str,
     mood: str,
@@ -126,28 +149,24 @@ def generated_song(
 ):
     """A generated :class:`core.music.generate.Song` for these settings (deterministic, so cached by them).
 
-    A resource cache, not a data cache: a song is up to ~1 GB of stems, so it is shared read-only
-    instead of being pickled and copied on every rerun (the same settings give the same song for
-    everyone). Never mutate the returned song. Shows a progress bar while it computes (created and
-    removed inside, so cache replays are clean).
+    Kept in the shared results cache (bounded in bytes: a 10-minute song is about 1 GB of stems) and
+    shared read-only instead of being pickled and copied on every rerun (the same settings give the
+    same song for everyone). Never mutate the returned song. Shows a progress bar while it computes.
     """
     from core.music.generate import generate_song
 
-    bar = st.progress(0.0, text="Generating…")
-    try:
-        return generate_song(
-            genre=genre,
-            mood=mood,
-            tempo=tempo,
-            key=key,
-            instruments=instruments,
-            seconds=seconds,
-            seed=seed,
-            samplers=music_samplers(),
-            progress=lambda f, msg: bar.progress(f, text=msg),
-        )
-    finally:
-        bar.empty()
+    def make():
+        bar = st.progress(0.0, text="Generating…")
+        try:
+            return generate_song(
+                genre=genre, mood=mood, tempo=tempo, key=key, instruments=instruments, seconds=seconds,
+                seed=seed, samplers=music_samplers(), progress=lambda f, msg: bar.progress(f, text=msg),
+            )  # fmt: skip
+        finally:
+            bar.empty()
+
+    request = ("song", genre, mood, tempo, key, tuple(instruments), float(seconds), int(seed))
+    return memory_cache("results", RESULT_CACHE_MB, 3600.0).get_or_make(request, make)
 
 
 # --- remix ---
@@ -321,18 +340,20 @@ def editor_renderer():
     return Renderer(spill_dir=get_settings().data_dir / "cache" / "editor")
 
 
-@st.cache_resource(show_spinner=False, max_entries=8, ttl=1800)
-def preview_wav(fingerprint: str, _y, sr: int) -> bytes:
+def preview_wav(fingerprint: str, y, sr: int) -> bytes:
     """16-bit WAV of audio shown in a player, cached by a fingerprint of its content (for the editor,
     the project's stems and operations; for a result, the request that made it).
 
     Encoded without dither (a preview: 0.1 s for 3 minutes); files people download or save go through
-    ``core.audio.io.encode`` with dither. The bytes are shared read-only between sessions, and the
-    media server stores one copy of identical bytes, so a page rerun re-encodes nothing.
+    ``core.audio.io.encode`` with dither. The bytes are shared read-only between sessions (in a cache
+    bounded in bytes: two 10-minute WAVs), and the media server stores one copy of identical bytes, so
+    a page rerun re-encodes nothing.
     """
     from core.audio.io import encode
 
-    return encode(_y, sr=int(sr), fmt="wav", dither=False)
+    return memory_cache("previews", PREVIEW_CACHE_MB, 1800.0).get_or_make(
+        ("wav", fingerprint, int(sr)), lambda: encode(y, sr=int(sr), fmt="wav", dither=False)
+    )
 
 
 # --- add beats ---
@@ -346,7 +367,6 @@ def beat_samplers():
     return load_beat_samplers()
 
 
-@st.cache_resource(show_spinner=False, max_entries=2, ttl=900)
 def beats_track_audio(track_id: int, viewer_id: int):
     """``(y, sr, title, digest)`` of a library track the viewer may see, decoded at the project rate.
 
@@ -360,13 +380,17 @@ def beats_track_audio(track_id: int, viewer_id: int):
     from core.config import SAMPLE_RATE
     from core.library import audio_bytes, get_for_viewer
 
-    with Session(engine()) as s:
-        track = get_for_viewer(s, track_id=int(track_id), viewer_id=int(viewer_id))
-        data, filename, _ = audio_bytes(s, storage(), track=track)
-        title = track.title
-    y = decode(data, filename=filename, sr=SAMPLE_RATE, limits=AudioLimits.for_library(len(data)))
-    y.flags.writeable = False
-    return y, SAMPLE_RATE, title, hashlib.sha256(data).hexdigest()
+    def make():
+        with Session(engine()) as s:
+            track = get_for_viewer(s, track_id=int(track_id), viewer_id=int(viewer_id))
+            data, filename, _ = audio_bytes(s, storage(), track=track)
+            title = track.title
+        y = decode(data, filename=filename, sr=SAMPLE_RATE, limits=AudioLimits.for_library(len(data)))
+        y.flags.writeable = False
+        return y, SAMPLE_RATE, title, hashlib.sha256(data).hexdigest()
+
+    cache = memory_cache("song audio", SONG_AUDIO_CACHE_MB, 900.0)
+    return cache.get_or_make(("library track", int(track_id), int(viewer_id)), make)
 
 
 @st.cache_data(show_spinner="Analysing the song (tempo, beats, key, chords)…", max_entries=4, ttl=3600)
@@ -377,25 +401,29 @@ def beats_analysis(digest: str, _y, sr: int):
     return analyze(_y, sr=sr)
 
 
-@st.cache_resource(show_spinner=False, max_entries=3, ttl=3600)
-def beats_result(digest: str, request_json: str, _y, _analysis):
+def beats_result(digest: str, request_json: str, y, analysis):
     """:func:`core.beats.add_beats` for a song digest and a JSON request (deterministic, so cached by them).
 
-    Shared read-only between sessions (never mutate its arrays). Shows a progress bar while computing.
+    Kept in the shared results cache (bounded in bytes) and shared read-only between sessions (never
+    mutate its arrays). Shows a progress bar while computing.
     """
     import json
 
     from core.beats import add_beats
 
-    req = json.loads(request_json)
-    bar = st.progress(0.0, text="Adding beats…")
-    try:
-        return add_beats(
-            _y, sr=int(req.pop("sr")), analysis=_analysis, samplers=beat_samplers(),
-            progress=lambda f, msg: bar.progress(f, text=msg), **req,
-        )  # fmt: skip
-    finally:
-        bar.empty()
+    def make():
+        req = json.loads(request_json)
+        bar = st.progress(0.0, text="Adding beats…")
+        try:
+            return add_beats(
+                y, sr=int(req.pop("sr")), analysis=analysis, samplers=beat_samplers(),
+                progress=lambda f, msg: bar.progress(f, text=msg), **req,
+            )  # fmt: skip
+        finally:
+            bar.empty()
+
+    cache = memory_cache("results", RESULT_CACHE_MB, 3600.0)
+    return cache.get_or_make(("add beats", digest, request_json), make)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

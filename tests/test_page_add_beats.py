@@ -133,6 +133,25 @@ def test_a_saved_song_bigger_than_the_upload_limit_opens_from_the_library(db, cl
     assert abs(float({m.label: m.value for m in at.metric}["Tempo"].split()[0]) - 100.0) <= 4.0
 
 
+def test_results_are_kept_within_the_memory_budget_and_remade_when_needed(db, clean_caches, monkeypatch):
+    """A byte-bounded cache holds the results (one 10-minute one is 844 MB): with a budget smaller than one
+    result only the newest stays, and asking again for an evicted one remakes it."""
+    from components import resources
+
+    monkeypatch.setattr(resources, "RESULT_CACHE_MB", 0.001)
+    at = _library_song_page(db)
+    results = resources.memory_cache("results", 0.001, 3600.0)
+    for seed in (0, 1, 0):
+        at.number_input(key="ab_seed").set_value(seed)
+        next(b for b in at.button if b.label == "Add beats").click().run()
+        assert not at.exception, at.exception
+        assert "Result" in page_texts(at) and at.session_state["ab_request"]["seed"] == seed
+        assert len(results) == 1
+    assert results.counts["made"] == 3 and results.counts["evicted"] == 2
+    at.radio(key="ab_ab").set_value("Original").run()  # a rerun uses the cached result
+    assert not at.exception and results.counts["made"] == 3 and results.counts["hits"] >= 1
+
+
 def test_a_likely_other_tempo_is_offered_and_taken_in_one_click(db, clean_caches, monkeypatch):
     from dataclasses import replace
 

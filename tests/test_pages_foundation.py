@@ -38,6 +38,19 @@ def test_guest_sees_empty_feed(db):
     assert "guest" in page_texts(at)
 
 
+def test_every_app_run_asks_for_a_garbage_collection_after_the_page(db):
+    import time
+
+    from components import resources
+
+    before = resources.garbage_collector().collections
+    _app()
+    deadline = time.monotonic() + 10
+    while resources.garbage_collector().collections == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert resources.garbage_collector().collections > before
+
+
 def test_feed_lists_public_tracks_only_and_loads_more(db):
     engine, storage = db
     alice = make_user(engine)
