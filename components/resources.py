@@ -405,6 +405,15 @@ def beats_analysis(digest: str, _y, sr: int):
     return analyze(_y, sr=sr)
 
 
+def release_beats_result(digest: str, request_json: str, *, min_mb: float = 256.0) -> bool:
+    """Let go of a cached add-beats result of at least ``min_mb`` (it was opened in the editor, which
+    now holds the same audio: a 10-minute result is 844 MB); coming back to it recomputes it."""
+    cache = memory_cache("results", RESULT_CACHE_MB, 3600.0)
+    key = ("add beats", digest, request_json)
+    size = cache.size(key)
+    return size is not None and size >= min_mb * 1024 * 1024 and cache.discard(key)
+
+
 def beats_result(digest: str, request_json: str, y, analysis):
     """:func:`core.beats.add_beats` for a song digest and a JSON request (deterministic, so cached by them).
 

@@ -146,6 +146,20 @@ class SizedLRU:
                 with self._lock:
                     self._making.pop(key, None)
 
+    def size(self, key: Hashable) -> int | None:
+        """Bytes of the entry of ``key`` (as counted when it was stored), or None if there is none."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return None if entry is None else entry[1]
+
+    def discard(self, key: Hashable) -> bool:
+        """Drop the entry of ``key`` (whether there was one)."""
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            if entry is not None:
+                self._bytes -= entry[1]
+            return entry is not None
+
     def clear(self) -> None:
         """Drop every entry."""
         with self._lock:

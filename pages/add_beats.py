@@ -290,4 +290,7 @@ with c2:
                 key=a.key, chords=a.chords,
             )  # fmt: skip
 
-        save_and_open_in_editor(build, user_id=user.id)
+        # a long song's result (844 MB for 10 minutes) is let go: the editor holds the same audio now
+        save_and_open_in_editor(
+            build, user_id=user.id, on_saved=lambda: resources.release_beats_result(digest, request_json)
+        )

@@ -48,6 +48,9 @@ def test_least_recently_used_go_first_and_the_newest_always_stays():
     big = cache.get_or_make("big", lambda: _mb(5))  # alone over the budget: kept, everything else goes
     assert len(cache) == 1 and "big" in cache and cache.total_bytes == big.nbytes
     assert cache.counts == {"hits": 1, "made": 5, "evicted": 4}
+    assert cache.size("big") == big.nbytes and cache.size("a") is None
+    assert cache.discard("big") and not cache.discard("big") and cache.total_bytes == 0
+    cache.get_or_make("e", lambda: _mb(1))
     cache.clear()
     assert len(cache) == 0 and cache.total_bytes == 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import streamlit as st
 from sqlmodel import Session
@@ -113,8 +115,14 @@ def test_library_song_analysed_corrected_beats_added_ab_saved_and_opened(db, cle
     assert len(saved) == 1 and saved[0].owner_id == user_id and saved[0].title == "Piano demo (with beats)"
 
     # open in the editor: a project with the original, drums and bass stems
+    from components import resources
+
+    released = []
+    monkeypatch.setattr(resources, "release_beats_result", lambda *a, **k: released.append(a))
     at.button(key="ab_open_editor").click().run()
     assert not at.exception, at.exception
+    request_json = json.dumps(at.session_state["ab_request"], sort_keys=True)
+    assert released == [(at.session_state["ab_song"], request_json)]
     pid = at.session_state["editor_project_id"]
     from core.editor.project import load_project
 
@@ -150,6 +158,11 @@ def test_results_are_kept_within_the_memory_budget_and_remade_when_needed(db, cl
     assert results.counts["made"] == 3 and results.counts["evicted"] == 2
     at.radio(key="ab_ab").set_value("Original").run()  # a rerun uses the cached result
     assert not at.exception and results.counts["made"] == 3 and results.counts["hits"] >= 1
+    # opened in the editor, a long song's result is let go; a short one's (this one) stays
+    request_json = json.dumps(at.session_state["ab_request"], sort_keys=True)
+    assert not resources.release_beats_result(at.session_state["ab_song"], request_json)
+    assert resources.release_beats_result(at.session_state["ab_song"], request_json, min_mb=0)
+    assert len(results) == 0 and results.total_bytes == 0
 
 
 def test_a_likely_other_tempo_is_offered_and_taken_in_one_click(db, clean_caches, monkeypatch):

@@ -193,7 +193,7 @@ class MemorySources:
     def put_audio(self, y: np.ndarray, *, sr: int) -> str:
         arr = _stereo(y).copy()
         arr.setflags(write=False)
-        ref = "mem:" + hashlib.sha256(arr.tobytes()).hexdigest()[:32]
+        ref = "mem:" + _hash_array(arr)
         self._audio[ref] = arr
         return ref
 
@@ -669,12 +669,13 @@ def _store_audio(y: np.ndarray, sources: Sources, sr: int) -> tuple[str, float]:
     """Store ``y`` (scaled into full scale when it peaks above it); return its reference and read gain."""
     peak = float(np.max(np.abs(y))) if y.size else 0.0
     if peak > 1.0:
-        return sources.put_audio((y / np.float32(peak)).astype(np.float32), sr=sr), peak
+        return sources.put_audio((y / np.float32(peak)).astype(np.float32, copy=False), sr=sr), peak
     return sources.put_audio(y, sr=sr), 1.0
 
 
 def _hash_array(y: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(y, dtype=np.float32).tobytes()).hexdigest()[:32]
+    """SHA-256 of the float32 samples (hashed in place: a 10-minute stem is not copied to bytes first)."""
+    return hashlib.sha256(memoryview(np.ascontiguousarray(y, dtype=np.float32)).cast("B")).hexdigest()[:32]
 
 
 def _clean_chords(chords, *, bpm: float | None, in_beats: bool) -> list[list]:
