@@ -750,10 +750,14 @@ def audio_bytes(session: Session, storage, *, track: Track, fmt: str = "original
     if cached:
         with contextlib.suppress(NotFoundError):
             return storage.get(cached), f"{name}.mp3", MIME_TYPES["mp3"]
-    from core.audio.io import decode, encode
+    from core.audio.io import AudioLimits, decode, encode
     from core.config import SAMPLE_RATE
 
-    y = decode(storage.get(track.audio_key), filename=f"{name}.{src_fmt}", sr=SAMPLE_RATE)
+    original = storage.get(track.audio_key)  # a saved 10-minute WAV is over the upload byte limit
+    y = decode(
+        original, filename=f"{name}.{src_fmt}", sr=SAMPLE_RATE, limits=AudioLimits.for_library(len(original))
+    )
+    del original
     data = encode(y, sr=SAMPLE_RATE, fmt="mp3", title=track.title, artist=track.artist_name or None)
     tid = track.id
     cond = Track.mp3_key.is_(None) if cached is None else Track.mp3_key == cached

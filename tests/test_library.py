@@ -350,6 +350,19 @@ def test_mp3_made_once_then_cached(env, monkeypatch):
         library.audio_bytes(s, store, track=t, fmt="flac")
 
 
+def test_mp3_of_a_saved_wav_over_the_upload_limit_is_made(env, monkeypatch):
+    """Results are saved as WAV (10 minutes: 106 MB, over the 100 MB upload limit); playing one in the
+    feed makes its MP3 from that WAV, which must not be refused as an oversized upload."""
+    s, store, alice, _ = env
+    t = _pub(s, store, alice, "Long result")
+    monkeypatch.setenv("BEATTOK_MAX_UPLOAD_MB", "0.01")  # 10 kB: the stored WAV is bigger
+    assert len(store.get(t.audio_key)) > 0.01 * 1024 * 1024
+    mp3, name, _ = library.audio_bytes(s, store, track=t, fmt="mp3")
+    from core.audio.io import probe
+
+    assert name == "Long result.mp3" and probe(mp3, filename=name).format == "mp3"
+
+
 def test_cover_bytes_falls_back_to_placeholder(env):
     s, store, alice, _ = env
     t = _pub(s, store, alice, "cov")
