@@ -183,7 +183,9 @@ def _player(card: CardData, *, key: str, via_token: bool) -> None:
         st.button("▶ Play", key=f"{key}_play", on_click=_start_playing, args=(card.id, state_key))
         return
     try:
-        data, _name, mime = _AudioSource(card, via_token=via_token).get("mp3")
+        # the first play of a track makes its MP3 (about 9 s for 10 minutes); the spinner shows after 0.5 s
+        with st.spinner("Preparing playback…"):
+            data, _name, mime = _AudioSource(card, via_token=via_token).get("mp3")
     except StudioError as exc:
         st.error(str(exc))
         return
