@@ -170,7 +170,8 @@ def generated_song(
     request = ("song", genre, mood, tempo, key, tuple(instruments), float(seconds), int(seed))
     stereo_bytes = int(float(seconds) * SAMPLE_RATE) * 2 * 4  # one float32 stereo track
     cache = memory_cache("results", RESULT_CACHE_MB, 3600.0)
-    return cache.get_or_make(request, make, expected_bytes=(len(instruments) + 1) * stereo_bytes)
+    # the stems (the genre's four when none are picked) and the mix
+    return cache.get_or_make(request, make, expected_bytes=((len(instruments) or 4) + 1) * stereo_bytes)
 
 
 # --- remix ---
