@@ -3,7 +3,8 @@
 Streamlit's caches bound entries by count. For audio that is the wrong unit: one add-beats result of a
 10-minute song is 844 MB (mix, drums, bass and the input it keeps alive), one of a 3-minute song 250 MB,
 so "three entries" is 0.75 GB or 2.5 GB depending on the songs. One user trying three seeds on a
-10-minute song took the server from 0.8 to 3.6 GB, past the 2.7 GB of a Community Cloud app.
+10-minute song took the process from 0.8 to 3.6 GB (with the garbage :class:`BackgroundCollector`
+is about), past the 2.7 GB of a Community Cloud app.
 :class:`SizedLRU` keeps the least recently used entries out once the total passes its budget, counting
 every NumPy buffer and bytes object a value holds (:func:`nbytes_of`).
 
@@ -123,8 +124,8 @@ class SizedLRU:
         nothing is cached.
 
         ``expected_bytes``, the size the new value will probably have, makes room for it *before*
-        ``make`` runs: old entries are let go first, so that the new value is not made while they are
-        still held (a 10-minute add-beats result: the process then peaks 0.8 GB lower).
+        ``make`` runs: old entries are let go first, so that (unless something else still holds them)
+        the new value is not made while they take memory too.
         """
         hit, value = self._get(key)
         if hit:
@@ -219,9 +220,9 @@ class BackgroundCollector:
     the page defines point back at that namespace, so it is a reference cycle. Its big values (a decoded
     song, an add-beats result, a rendered mix) then stay in memory until a full collection, which Python
     starts only after many new container objects (with the app's 300,000 long-lived objects, tens of
-    reruns). One user adding beats to a 10-minute song with three seeds held 5.8 GB that way, 1.8 GB
-    after a collection. A full collection takes about 130 ms with the models loaded: asked for at the end
-    of each run, it runs after the page is drawn, not in front of it.
+    reruns). One user adding beats to a 10-minute song with four seeds held 5.8 GB that way, 1.9 GB
+    with a collection after each run. A full collection takes about 130 ms with the models loaded:
+    asked for at the end of each run, it runs after the page is drawn, not in front of it.
 
     Parameters
     ----------
