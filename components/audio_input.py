@@ -13,21 +13,26 @@ from core.errors import StudioError
 
 @dataclass(frozen=True)
 class InputAudio:
-    """Decoded input: float32 ``(2, n)`` audio at ``sr``, its file name and its original bytes."""
+    """Decoded input: float32 ``(2, n)`` audio at ``sr``, its file name, its original bytes and their
+    SHA-256 (hex; computed once, so pages need not hash a 100 MB upload again on every rerun)."""
 
     y: np.ndarray
     sr: int
     filename: str
     data: bytes
+    digest: str
 
 
-def decode_input(data: bytes, *, filename: str) -> InputAudio:
-    """Decode uploaded/recorded bytes with the configured limits (raises StudioError)."""
+def decode_input(data: bytes, *, filename: str, digest: str | None = None) -> InputAudio:
+    """Decode uploaded/recorded bytes with the configured limits (raises StudioError); ``digest`` is
+    their SHA-256 when the caller has it already."""
+    import hashlib
+
     from core.audio.io import AudioLimits, decode
 
-    limits = AudioLimits.from_settings()
-    y = decode(data, filename=filename, sr=SAMPLE_RATE, limits=limits)
-    return InputAudio(y=y, sr=SAMPLE_RATE, filename=filename, data=data)
+    y = decode(data, filename=filename, sr=SAMPLE_RATE, limits=AudioLimits.from_settings())
+    digest = digest or hashlib.sha256(data).hexdigest()
+    return InputAudio(y=y, sr=SAMPLE_RATE, filename=filename, data=data, digest=digest)
 
 
 def audio_input(label: str, *, key: str, allow_record: bool = True) -> InputAudio | None:
@@ -74,7 +79,7 @@ def _decode_cached(data: bytes, filename: str) -> InputAudio | None:
         return cache[digest]
     try:
         with st.spinner("Reading audio..."):
-            result = decode_input(data, filename=filename)
+            result = decode_input(data, filename=filename, digest=digest)
     except StudioError as exc:
         st.error(str(exc))
         return None

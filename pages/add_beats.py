@@ -12,7 +12,6 @@ the request.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 
@@ -50,7 +49,7 @@ def _song():
         if inp is None:
             return None
         name = inp.filename.rsplit(".", 1)[0] or "My song"
-        return inp.y, inp.sr, name, hashlib.sha256(inp.data).hexdigest()
+        return inp.y, inp.sr, name, inp.digest
     from sqlmodel import Session
 
     from core.library import list_user_tracks
