@@ -203,7 +203,7 @@ def main() -> None:
         )
     print(
         f"card cover, 1024 px painted cover : made {cover_made * 1000:.1f} ms, from the disk cache "
-        f"{cover_read * 1000:.2f} ms ({cover_made / cover_read:.0f}x; 10 cards a page)"
+        f"{cover_read * 1000:.2f} ms ({cover_made / cover_read:.0f}x; 5 cards on the first page)"
     )
     print(f"imports + first run (AppTest)     : {cold_s:7.2f} s")
     print(f"torch imported on the feed path   : {cold_info.get('torch_imported')}")
