@@ -174,8 +174,8 @@ def test_master_gain_estimate_matches_the_measured_loudness_of_a_heavily_limited
     peaks = _hop_peaks(_tp_envelope(y)) * gain
     g_block = _block_gains(peaks, sr=SR, threshold=10 ** (-1.3 / 20), lookahead_ms=5.0, release_ms=80.0)
     limited = integrated_lufs(y * _expand(g_block, y.shape[1])[None, :], sr=SR)
-    assert _limited_lufs(power, _hop_sums(power), g_block, SR) == pytest.approx(limited, abs=0.02)
-    assert _limited_lufs(power, None, g_block, SR) == pytest.approx(limited, abs=0.02)
+    assert _limited_lufs(None, _hop_sums(power), g_block, SR, power.size) == pytest.approx(limited, abs=0.02)
+    assert _limited_lufs(power, None, g_block, SR, power.size) == pytest.approx(limited, abs=0.02)
     assert _gated_lufs(_block_powers(power, SR)) == pytest.approx(integrated_lufs(y, sr=SR), abs=1e-9)
 
 
@@ -273,3 +273,24 @@ def test_block_powers_are_never_negative_when_a_song_ends_in_silence():
         y = (0.3 * rng.standard_normal((2, n))).astype(np.float32)
         y[:, n // 3 :] = 0.0  # the running sums must not dip below the last loud block's
         assert (_block_powers(_k_power(y, SR), SR) >= 0).all()
+
+
+def test_long_signals_get_the_same_true_peaks_span_by_span(monkeypatch):
+    """Songs longer than about 3 minutes have their true-peak envelope computed in spans (no
+    full-length envelope: 101 MB for 10 minutes); the peaks, the limiter's gain and the mastered audio
+    are exactly those of one pass, also with loud inter-sample peaks right at the span edges."""
+    import core.audio.loudness as L
+
+    rng = np.random.default_rng(5)
+    n = 50_000
+    y = (0.3 * rng.standard_normal((2, n))).astype(np.float32)
+    for edge in (4096, 8192, 12288, 40960):  # alternating full-scale samples: peaks between them
+        y[:, edge - 3 : edge + 3] = np.array([1, -1, 1, -1, 1, -1], np.float32) * 0.99
+    one = (L._hop_peaks(L._tp_envelope(y, floor=0.5)), L._tp_envelope(y, floor=0.5).max(), master(y, sr=SR))
+    monkeypatch.setattr(L, "_TP_SPAN", 4096)
+    monkeypatch.setattr(L, "_TP_ONE_PASS", 8192)
+    spans = (L._tp_hop_peaks(y, 0.5), L._tp_max(y, 0.5), master(y, sr=SR))
+    assert len(list(L._tp_spans(y, 0.5))) == 13
+    assert np.array_equal(one[0], spans[0]) and one[1] == spans[1] and one[1] > 1.0
+    assert np.array_equal(one[2], spans[2])
+    assert true_peak_dbfs(spans[2], sr=SR) <= -1.0

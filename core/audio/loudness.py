@@ -28,6 +28,13 @@ _ABS_GATE = -70.0
 _OVERSAMPLE = 4
 _TAPS = 48
 _GAIN_HOP = 16  # samples per gain-computation block in the limiter
+# Long signals get their true-peak envelope in spans of _TP_SPAN samples (95 s at 44.1 kHz), each read
+# with _TP_MARGIN real neighbours on both sides (the interpolator reaches 6): the values are those of one
+# pass, without a full-length envelope (101 MB for a 10-minute song). Up to _TP_ONE_PASS samples
+# (3 min 10 s) it is one pass, as before.
+_TP_SPAN = 1 << 22
+_TP_ONE_PASS = 1 << 23
+_TP_MARGIN = 2 * _GAIN_HOP
 _WINDOW = 13  # input samples that the four interpolated values around one sample depend on
 _CHUNK = 1 << 16  # rows per matrix product (bounds the memory of the gathered windows)
 
@@ -390,6 +397,24 @@ def _tp_envelope(y: np.ndarray, floor: float | None = None) -> np.ndarray:
     return absmax
 
 
+def _tp_spans(y: np.ndarray, floor: float):
+    """Yield the true-peak envelope of ``y`` (:func:`_tp_envelope` with ``floor``) span by span, in
+    order: the concatenated spans equal the one-pass envelope value for value."""
+    n = y.shape[1]
+    if n <= _TP_ONE_PASS:
+        yield _tp_envelope(y, floor)
+        return
+    for a in range(0, n, _TP_SPAN):
+        b = min(n, a + _TP_SPAN)
+        lo, hi = max(0, a - _TP_MARGIN), min(n, b + _TP_MARGIN)
+        yield _tp_envelope(y[:, lo:hi], floor)[a - lo : b - lo]
+
+
+def _tp_max(y: np.ndarray, floor: float) -> float:
+    """The largest true-peak envelope value of ``y`` (exact wherever it exceeds ``floor``)."""
+    return max(float(env.max()) for env in _tp_spans(y, floor))
+
+
 def true_peak_dbfs(y: np.ndarray, *, sr: int) -> float:
     """True peak in dBTP (dB relative to full scale, 4x oversampled, BS.1770-4 Annex 2).
 
@@ -416,7 +441,7 @@ def true_peak_dbfs(y: np.ndarray, *, sr: int) -> float:
     y = _validate(y, sr=sr)
     if y.shape[1] == 0:
         return float("-inf")
-    peak = float(_tp_envelope(y, floor=float(np.abs(y).max())).max())  # exact at its maximum
+    peak = _tp_max(y, float(np.abs(y).max()))  # exact at its maximum
     return 20.0 * math.log10(peak) if peak > 0 else float("-inf")
 
 
@@ -424,16 +449,31 @@ def true_peak_dbfs(y: np.ndarray, *, sr: int) -> float:
 # limiter and mastering
 
 
-def _hop_peaks(env: np.ndarray) -> np.ndarray:
-    """Peak of ``env`` per block of 16 samples, taken over the block and its two neighbours (float64)."""
+def _hop_max(env: np.ndarray) -> np.ndarray:
+    """Peak of ``env`` per block of 16 samples (the last block may be shorter)."""
     n = env.size
     hop = _GAIN_HOP
-    nb = -(-n // hop)
     peak = env[: n // hop * hop].reshape(-1, hop).max(axis=1)
-    if nb > peak.size:
+    if n % hop:
         peak = np.append(peak, env[n // hop * hop :].max())
+    return peak
+
+
+def _with_neighbours(peak: np.ndarray) -> np.ndarray:
+    """Each block's peak raised to its two neighbours' (float64)."""
     peak = np.maximum(peak, np.concatenate([peak[1:], [0.0]]))
     return np.maximum(peak, np.concatenate([[0.0], peak[:-1]])).astype(np.float64)
+
+
+def _hop_peaks(env: np.ndarray) -> np.ndarray:
+    """Peak of ``env`` per block of 16 samples, taken over the block and its two neighbours (float64)."""
+    return _with_neighbours(_hop_max(env))
+
+
+def _tp_hop_peaks(y: np.ndarray, floor: float) -> np.ndarray:
+    """:func:`_hop_peaks` of the true-peak envelope of ``y``, computed span by span (spans are whole
+    blocks, so the result is the same as from the full envelope)."""
+    return _with_neighbours(np.concatenate([_hop_max(env) for env in _tp_spans(y, floor)]))
 
 
 def _block_gains(
@@ -474,21 +514,6 @@ def _expand(g_block: np.ndarray, n: int) -> np.ndarray:
     np.multiply(step[:, None], np.arange(hop, dtype=np.float32)[None, :], out=out)
     out += g_block[:, None]
     return out.reshape(-1)[:n]
-
-
-def _gain_curve(
-    env: np.ndarray, *, sr: int, threshold: float, lookahead_ms: float, release_ms: float
-) -> np.ndarray:
-    """Smooth gain (<= 1) such that ``env * gain <= threshold`` at every sample.
-
-    Computed at a decimated rate (blocks of 16 samples, with each block's peak taken over it and its
-    neighbours) and linearly interpolated back; every interpolated value stays below the requirement of
-    each sample because both block values it mixes are.
-    """
-    g_block = _block_gains(
-        _hop_peaks(env), sr=sr, threshold=threshold, lookahead_ms=lookahead_ms, release_ms=release_ms
-    )
-    return _expand(g_block, env.size)
 
 
 def limit(
@@ -542,25 +567,22 @@ def limit(
     if x.shape[1] == 0:
         return x.copy()
     ceiling = 10.0 ** (float(ceiling_dbtp) / 20.0)
-    env = _tp_envelope(x, floor=ceiling * 10 ** (-0.3 / 20))
-    if float(env.max()) <= ceiling * 10 ** (-0.3 / 20):
+    threshold = ceiling * 10 ** (-0.3 / 20)
+    peaks = _tp_hop_peaks(x, threshold)
+    if float(peaks.max()) <= threshold:
         out = x.copy()
     else:
-        gain = _gain_curve(
-            env,
-            sr=int(sr),
-            threshold=ceiling * 10 ** (-0.3 / 20),
-            lookahead_ms=lookahead_ms,
-            release_ms=release_ms,
+        g_block = _block_gains(
+            peaks, sr=int(sr), threshold=threshold, lookahead_ms=lookahead_ms, release_ms=release_ms
         )
-        out = x * gain[None, :]
+        out = x * _expand(g_block, x.shape[1])[None, :]
     return _safety(out, ceiling)
 
 
 def _safety(out: np.ndarray, ceiling: float) -> np.ndarray:
     """Scale ``out`` (a float32 array the caller owns) down in place if its measured true peak is above
     ``ceiling`` (linear); returns it."""
-    peak = float(_tp_envelope(out, floor=ceiling).max())
+    peak = _tp_max(out, ceiling)
     if peak > ceiling:
         out *= np.float32(ceiling / peak * 0.9995)
     return out
@@ -617,15 +639,17 @@ def master_gain(
     g_block = None
     n = x.shape[1]
     hop_power = _hop_sums(power) if sr % 10 == 0 and n >= 0.4 * sr else None
+    if hop_power is not None:
+        power = None  # the hop sums stand for it from here on: not held beside the envelope (101 MB/10 min)
     for _ in range(3):
         g = 10.0 ** (gain_db / 20.0)
         if peaks is None or threshold / g < env_floor:
             env_floor = threshold / g / 10 ** (3 / 20)
-            peaks = _hop_peaks(_tp_envelope(x, floor=env_floor))
+            peaks = _tp_hop_peaks(x, env_floor)
         if float(peaks.max()) * g <= threshold:
             return g, None  # no limiting: the loudness is exactly the target (or the gain cap)
         g_block = _block_gains(peaks * g, sr=sr, threshold=threshold, lookahead_ms=5.0, release_ms=80.0)
-        limited = _limited_lufs(power, hop_power, g_block, sr) + 20.0 * math.log10(g)
+        limited = _limited_lufs(power, hop_power, g_block, sr, n) + 20.0 * math.log10(g)
         shortfall = float(target_lufs) - limited
         if shortfall < 0.3 or gain_db >= MAX_GAIN_DB:
             break
@@ -641,8 +665,11 @@ def _hop_sums(power: np.ndarray) -> np.ndarray:
     return np.append(sums, power[m:].sum(dtype=np.float64)) if m < power.size else sums
 
 
-def _limited_lufs(power: np.ndarray, hop_power: np.ndarray | None, g_block: np.ndarray, sr: int) -> float:
-    """Loudness of the K-weighted ``power`` under the limiter's block gains (before make-up gain).
+def _limited_lufs(
+    power: np.ndarray | None, hop_power: np.ndarray | None, g_block: np.ndarray, sr: int, n: int
+) -> float:
+    """Loudness of the K-weighted ``power`` (``n`` samples) under the limiter's block gains (before
+    make-up gain); with ``hop_power`` (its 16-sample sums), ``power`` is not needed.
 
     Each 16-sample block's power is weighted by its starting gain squared and credited to the 100 ms
     segment its first sample falls in; the limiter's gain moves little within 16 samples, and a block
@@ -651,9 +678,8 @@ def _limited_lufs(power: np.ndarray, hop_power: np.ndarray | None, g_block: np.n
     (or clips shorter than one 400 ms gating block) fall back to the per-sample computation.
     """
     if hop_power is None:
-        return _gated_lufs(_block_powers(power * np.square(_expand(g_block, power.size)), sr))
+        return _gated_lufs(_block_powers(power * np.square(_expand(g_block, n)), sr))
     step = sr // 10
-    n = power.size
     seg_of_hop = np.arange(g_block.size) * _GAIN_HOP // step
     seg = np.bincount(seg_of_hop, weights=hop_power * np.square(g_block, dtype=np.float64))
     return _gated_lufs(_blocks_from_segments(seg, n, sr))
