@@ -36,6 +36,12 @@ if shared_link:
         st.Page("pages/share.py", title="Shared track", icon=":material/link:", default=True)
     )
 navigation = st.navigation(pages)
+if st.session_state.get("_page") != navigation.url_path:
+    # another page: the last one's audio (a 10-minute add-beats result is 0.8 GB) is garbage now; free
+    # it before this page makes its own (130 ms, only when the page changes and the server is big)
+    if "_page" in st.session_state:
+        resources.garbage_collector().collect_now(above_mb=1024)
+    st.session_state["_page"] = navigation.url_path
 
 user = current_user()
 with st.sidebar:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -212,6 +213,16 @@ class SizedLRU:
             self.counts["evicted"] += 1
 
 
+def resident_mb() -> float | None:
+    """This process's resident memory in MiB (Linux; None where ``/proc`` is not available)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+
 class BackgroundCollector:
     """Runs Python's cyclic garbage collector in a background thread when asked, at most once per
     ``min_interval_s``.
@@ -241,6 +252,17 @@ class BackgroundCollector:
         self._last = -float("inf")
         #: Collections run so far.
         self.collections = 0
+
+    def collect_now(self, *, above_mb: float = 0.0) -> bool:
+        """Collect at once, in the calling thread, when the garbage must go before what comes next, if
+        the process holds more than ``above_mb`` (or its size is unknown). Returns whether it did."""
+        rss = resident_mb()
+        if rss is not None and rss <= above_mb:
+            return False
+        gc.collect()
+        self._last = time.monotonic()
+        self.collections += 1
+        return True
 
     def request(self) -> None:
         """Ask for a collection soon (returns at once)."""

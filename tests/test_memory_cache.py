@@ -164,3 +164,31 @@ def test_background_collector_frees_cycles_that_hold_audio_soon_after_a_request(
         assert collector.collections <= 2  # no request, no collection
     finally:
         gc.enable()
+
+
+def test_collect_now_frees_cycles_at_once_when_the_process_is_big_enough():
+    import gc
+    import sys
+    import weakref
+
+    from core.memory_cache import BackgroundCollector, resident_mb
+
+    rss = resident_mb()
+    if sys.platform.startswith("linux"):
+        assert rss is not None and 10 < rss < 1_000_000
+    collector = BackgroundCollector()
+
+    class Namespace:
+        pass
+
+    gc.disable()
+    try:
+        ns = Namespace()
+        ns.audio, ns.me = _mb(4), ns
+        alive = weakref.ref(ns.audio)
+        del ns
+        if rss is not None:  # a small process is left alone (no 130 ms pause on every page change)
+            assert not collector.collect_now(above_mb=1e9) and alive() is not None
+        assert collector.collect_now(above_mb=0) and alive() is None and collector.collections == 1
+    finally:
+        gc.enable()
