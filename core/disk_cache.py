@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -106,6 +107,11 @@ class BytesCache:
         #: ``hits`` (read from disk), ``made`` (made and written), ``failed`` (made, not written).
         self.counts = {"hits": 0, "made": 0, "failed": 0}
         prune_lru(self.folder, suffix=suffix, budget_bytes=self.budget_bytes)
+        stale = time.time() - 600  # temporary files a crash left behind (a write takes milliseconds)
+        for tmp in self.folder.glob("*.tmp"):
+            with contextlib.suppress(OSError):
+                if tmp.stat().st_mtime < stale:
+                    tmp.unlink()
 
     def path(self, key: tuple) -> Path:
         """The file that holds (or would hold) the bytes of ``key``."""

@@ -103,8 +103,15 @@ def test_disk_cache_makes_once_survives_a_restart_and_keeps_its_budget(tmp_path)
     assert cache.get_or_make(("a", 1), make(1)) == b"\x01" * 1000
     assert cache.get_or_make(("a", 1), make(99)) == b"\x01" * 1000 and calls == [1]
     assert cache.counts == {"hits": 1, "made": 1, "failed": 0}
-    # a new process (a restarted server) reads the file
+    # a new process (a restarted server) reads the file, and removes what a crash left half-written
+    import time as _time
+
+    for name, age in (("old.123.456.tmp", 3600), ("new.123.456.tmp", 0)):
+        (tmp_path / "c" / name).write_bytes(b"partial")
+        os.utime(tmp_path / "c" / name, (_time.time() - age, _time.time() - age))
     again = BytesCache(tmp_path / "c", budget_mb=0.005, suffix=".bin")
+    assert sorted(p.name for p in (tmp_path / "c").glob("*.tmp")) == ["new.123.456.tmp"]
+    (tmp_path / "c" / "new.123.456.tmp").unlink()
     assert again.get_or_make(("a", 1), make(99)) == b"\x01" * 1000 and calls == [1]
     # keys are exact: another value is another file
     assert again.get_or_make(("a", 2), make(2)) == b"\x02" * 1000
