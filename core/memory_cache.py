@@ -260,8 +260,7 @@ class BackgroundCollector:
         if rss is not None and rss <= above_mb:
             return False
         gc.collect()
-        self._last = time.monotonic()
-        self.collections += 1
+        self._done()
         return True
 
     def request(self) -> None:
@@ -278,5 +277,9 @@ class BackgroundCollector:
             time.sleep(max(self.delay_s, self._last + self.min_interval_s - time.monotonic()))
             self._wanted.clear()
             gc.collect()
+            self._done()
+
+    def _done(self) -> None:
+        with self._lock:
             self._last = time.monotonic()
             self.collections += 1
