@@ -59,6 +59,15 @@ def memory_cache(name: str, budget_mb: float, ttl_s: float | None = None):
     return SizedLRU(budget_mb=budget_mb, ttl_s=ttl_s)
 
 
+def results_cache():
+    """The shared cache of add-beats results and generated songs (:data:`RESULT_CACHE_MB`, an hour)."""
+    return memory_cache("results", RESULT_CACHE_MB, 3600.0)
+
+
+def _beats_key(digest: str, request_json: str) -> tuple:
+    return ("add beats", digest, request_json)
+
+
 @st.cache_resource(show_spinner=False)
 def garbage_collector():
     """The server's :class:`core.memory_cache.BackgroundCollector` (app.py asks it after every run)."""
@@ -169,7 +178,7 @@ def generated_song(
 
     request = ("song", genre, mood, tempo, key, tuple(instruments), float(seconds), int(seed))
     stereo_bytes = int(float(seconds) * SAMPLE_RATE) * 2 * 4  # one float32 stereo track
-    cache = memory_cache("results", RESULT_CACHE_MB, 3600.0)
+    cache = results_cache()
     # the stems (the genre's four when none are picked) and the mix
     return cache.get_or_make(request, make, expected_bytes=((len(instruments) or 4) + 1) * stereo_bytes)
 
@@ -409,8 +418,8 @@ def beats_analysis(digest: str, _y, sr: int):
 def release_beats_result(digest: str, request_json: str, *, min_mb: float = 256.0) -> bool:
     """Let go of a cached add-beats result of at least ``min_mb`` (it was opened in the editor, which
     now holds the same audio: a 10-minute result is 844 MB); coming back to it recomputes it."""
-    cache = memory_cache("results", RESULT_CACHE_MB, 3600.0)
-    key = ("add beats", digest, request_json)
+    cache = results_cache()
+    key = _beats_key(digest, request_json)
     size = cache.size(key)
     return size is not None and size >= min_mb * 1024 * 1024 and cache.discard(key)
 
@@ -436,9 +445,9 @@ def beats_result(digest: str, request_json: str, y, analysis):
         finally:
             bar.empty()
 
-    cache = memory_cache("results", RESULT_CACHE_MB, 3600.0)
+    key = _beats_key(digest, request_json)
     # the mix, drums and bass, and the input the original stem views
-    return cache.get_or_make(("add beats", digest, request_json), make, expected_bytes=4 * int(y.nbytes))
+    return results_cache().get_or_make(key, make, expected_bytes=4 * int(y.nbytes))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

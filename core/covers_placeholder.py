@@ -301,9 +301,7 @@ def stored_cover_thumbnail(
     def make() -> bytes:
         return cover_thumbnail(storage.get(cover_key), size=size)
 
-    if cache is None:
-        return make()
-    return cache.get_or_make(("stored", THUMBNAIL_VERSION, cover_key, size), make)
+    return _cached(cache, ("stored", THUMBNAIL_VERSION, cover_key, size), make)
 
 
 def card_cover(
@@ -347,6 +345,9 @@ def card_cover(
     def make() -> bytes:
         return cover_thumbnail(placeholder_cover(title=title, artist=artist, size=256), size=size)
 
-    if cache is None:
-        return make()
-    return cache.get_or_make(("placeholder", THUMBNAIL_VERSION, title, artist, size), make)
+    return _cached(cache, ("placeholder", THUMBNAIL_VERSION, title, artist, size), make)
+
+
+def _cached(cache: BytesCache | None, key: tuple, make) -> bytes:
+    """``make()``, through ``cache`` when there is one."""
+    return make() if cache is None else cache.get_or_make(key, make)

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from core.errors import InputError
 
@@ -65,6 +66,21 @@ def prune_lru(folder: str | Path, *, suffix: str, budget_bytes: int) -> int:
         total -= size
         deleted += 1
     return deleted
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> bool:
+    """Write a cache file: ``write(f)`` into a temporary file unique to this process and thread, then
+    renamed to ``path``. Returns False, leaving nothing behind, when the disk refuses (a full disk only
+    costs making the file again later)."""
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
+    return True
 
 
 class BytesCache:
@@ -136,12 +152,7 @@ class BytesCache:
             self._count("hits")
             return data
         data = bytes(make())
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        if not write_atomically(path, lambda f: f.write(data)):
             self._count("failed")
             return data
         self._count("made")

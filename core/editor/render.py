@@ -46,7 +46,7 @@ import numpy as np
 
 from core.audio.effects import apply_chain, time_stretch
 from core.audio.loudness import active_rms
-from core.disk_cache import prune_lru
+from core.disk_cache import prune_lru, write_atomically
 from core.editor.ops import Loop, Op, Trim
 from core.editor.project import MixState, Project, Sources, TrackState
 from core.errors import InputError
@@ -394,6 +394,16 @@ class Render:
         return np.stack([y[0] * np.float32(g * left), y[1] * np.float32(g * right)]).astype(np.float32)
 
 
+def _semitones(state: MixState, t: TrackState) -> int:
+    """The key shift ``t`` is played with: drums are never transposed."""
+    return 0 if t.is_drum else state.semitones
+
+
+def _reshaped(state: MixState, t: TrackState) -> bool:
+    """Whether the tempo/key stage changes ``t`` (else its base audio is used as it is)."""
+    return state.ratio != 1.0 or _semitones(state, t) != 0
+
+
 class Renderer:
     """Renders projects with a bounded, thread-safe cache of stems (share one per process).
 
@@ -498,14 +508,8 @@ class Renderer:
             path = self._spill_path(key)
             if path.exists():  # spilled before (or mapped from there): nothing to write
                 continue
-            tmp = path.with_name(f"{key}.{os.getpid()}.{threading.get_ident()}.tmp")
-            try:
-                with open(tmp, "wb") as f:
-                    np.save(f, value, allow_pickle=False)
-                os.replace(tmp, path)
-            except OSError:  # a full disk only costs the recomputation later
-                tmp.unlink(missing_ok=True)
-                continue
+            if not write_atomically(path, lambda f, value=value: np.save(f, value, allow_pickle=False)):
+                continue  # a full disk only costs the recomputation later
             self._count("spilled")
             wrote = True
         if wrote:
@@ -597,10 +601,10 @@ class Renderer:
         return ["added", t.source[1], t.source[2], meta]
 
     def _tempo_key(self, project: Project, state: MixState, t: TrackState) -> str:
-        semis = 0 if t.is_drum else state.semitones
         return _digest(
-            "tempo", self._source_id(project, t), state.ratio, semis, project.meta["duration_s"], project.sr
-        )
+            "tempo", self._source_id(project, t), state.ratio, _semitones(state, t),
+            project.meta["duration_s"], project.sr,
+        )  # fmt: skip
 
     def _stem_key(self, project: Project, state: MixState, t: TrackState) -> str:
         return _digest(
@@ -636,8 +640,8 @@ class Renderer:
                 missing.append(t)
         bases = self._base_audios(project, state, missing, sources)
         for t in missing:
-            semis = 0 if t.is_drum else state.semitones
-            unchanged = state.ratio == 1.0 and semis == 0
+            semis = _semitones(state, t)
+            unchanged = not _reshaped(state, t)
             if t.source[0] == "stem":
                 stem = project.stem(t.source[1])
                 if unchanged or stem.midi is None:
@@ -683,7 +687,7 @@ class Renderer:
                     done, total = sum(1 for k in midi_jobs if k in out), len(midi_jobs)
                     report(progress, 0.1 + 0.5 * done / total, f"Rendered {done} of {total} tracks")
         if audio_jobs:
-            semis_of = {t.name: (0 if t.is_drum else state.semitones) for t in tracks}
+            semis_of = {t.name: _semitones(state, t) for t in tracks}
 
             def stretch(name: str) -> tuple[str, np.ndarray]:
                 y = time_stretch(audio_jobs[name], sr=sr, rate=state.ratio, semitones=float(semis_of[name]))
@@ -708,8 +712,7 @@ class Renderer:
             if t.source[0] != "stem":
                 continue
             stem = project.stem(t.source[1])
-            reshaped = state.ratio != 1.0 or (state.semitones != 0 and not t.is_drum)
-            if (not reshaped or stem.midi is None or stem.audio) and stem.name not in names:
+            if (not _reshaped(state, t) or stem.midi is None or stem.audio) and stem.name not in names:
                 names.append(stem.name)
 
         def base(name: str) -> np.ndarray:
@@ -889,8 +892,9 @@ def project_midi(project: Project, *, sources: Sources) -> bytes | None:
             raw = sources.midi(project.stem(t.source[1]).midi)
         else:
             raw = added_track_midi(t.source[1], seed=t.source[2], meta=project.meta)
-        semis = 0 if t.is_drum else state.semitones
-        pm = midi_from_bytes(retime_midi(raw, ratio=state.ratio, semitones=semis, timeline=state.timeline))
+        pm = midi_from_bytes(
+            retime_midi(raw, ratio=state.ratio, semitones=_semitones(state, t), timeline=state.timeline)
+        )
         for inst in pm.instruments:
             inst.name = t.name
             out.instruments.append(inst)
