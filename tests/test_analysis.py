@@ -269,6 +269,25 @@ def test_cli_analyze_json(tmp_path, capsys, clicks):
     assert out["tempo_alternatives"] == []  # isolated clicks: the click rate, no other level weighed
 
 
+def test_cli_reads_local_files_over_the_upload_limit(tmp_path, capsys, monkeypatch, clicks):
+    """The upload limit guards the server; a file on the user's own disk is bounded by duration and
+    decoded size instead."""
+    from core.__main__ import main
+    from core.audio.io import AudioLimits, encode
+
+    monkeypatch.setenv("BEATTOK_MAX_UPLOAD_MB", "0.1")
+    path = tmp_path / "clicks.wav"
+    path.write_bytes(encode(clicks(bpm=120.0, seconds=6.0, sr=44100, channels=2), sr=44100))
+    assert path.stat().st_size > 0.1 * 1024 * 1024
+    assert main(["analyze", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tempo_bpm"] == pytest.approx(120.0, rel=0.03)
+    monkeypatch.setenv("BEATTOK_MAX_DURATION_S", "4")  # 1 s of slack: a 6 s file is over it
+    assert main(["analyze", str(path)]) == 2
+    assert "the limit is 4.0 s" in capsys.readouterr().err
+    limits = AudioLimits.for_local_file()
+    assert limits.max_bytes == limits.max_decoded_bytes and limits.max_duration_s == 4.0
+
+
 def test_cli_analyze_summary_and_errors(tmp_path, capsys, clicks):
     from core.__main__ import main
     from core.audio.io import encode

@@ -104,6 +104,20 @@ class AudioLimits:
         limits = cls.from_settings(settings)
         return replace(limits, max_bytes=max(limits.max_bytes, int(nbytes)))
 
+    @classmethod
+    def for_local_file(cls, settings=None) -> AudioLimits:
+        """Limits for a file on the user's own disk (the command line): :meth:`from_settings` with the
+        byte limit raised to :attr:`max_decoded_bytes`.
+
+        The upload limit protects a shared server from large requests; it means nothing for a file the
+        user reads from their own disk (a 10-minute 48 kHz 24-bit WAV is 173 MB). A file over
+        ``max_decoded_bytes`` is still refused before it is read: its float32 samples would not fit
+        within that limit either (only a 64-bit float file at 192 kHz could be accepted otherwise).
+        Duration, channels, rates and decoded size apply as for uploads.
+        """
+        limits = cls.from_settings(settings)
+        return replace(limits, max_bytes=max(limits.max_bytes, limits.max_decoded_bytes))
+
 
 @dataclass(frozen=True)
 class AudioInfo:

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = out.suffix.lower().lstrip(".")
     if fmt not in _FORMATS:
         raise InputError(f"output '{out.name}' must end in one of: {', '.join('.' + f for f in _FORMATS)}")
-    limits = aio.AudioLimits.from_settings()
+    limits = aio.AudioLimits.for_local_file()
     if not path.is_file():
         raise InputError(f"audio file not found: '{path}'")
     if path.stat().st_size > limits.max_bytes:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from core.progress import report, text_progress
 
     path: Path = args.input
-    limits = aio.AudioLimits.from_settings()
+    limits = aio.AudioLimits.for_local_file()
     aio._extension(path.name)
     if not path.is_file():
         raise InputError(f"audio file not found: '{path}'")
