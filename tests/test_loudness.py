@@ -179,6 +179,66 @@ def test_master_gain_estimate_matches_the_measured_loudness_of_a_heavily_limited
     assert _gated_lufs(_block_powers(power, SR)) == pytest.approx(integrated_lufs(y, sr=SR), abs=1e-9)
 
 
+def test_the_limiter_curve_is_made_and_applied_a_chunk_at_a_time():
+    import tracemalloc
+
+    from core.audio.loudness import _APPLY_CHUNK, LimiterCurve, _expand
+
+    rng = np.random.default_rng(5)
+    n = 12 * _APPLY_CHUNK + 37  # a partial last chunk and a partial last 16-sample block
+    blocks = rng.uniform(0.2, 1.0, -(-n // 16)).astype(np.float32)
+    full = _expand(blocks, n)
+    curve = LimiterCurve(blocks, n)
+    for a, b in (
+        (0, n),
+        (5, 21),
+        (16, 32),
+        (15, 17),
+        (n - 3, n),
+        (_APPLY_CHUNK - 1, _APPLY_CHUNK + 1),
+        (7, 7),
+    ):
+        np.testing.assert_array_equal(curve.samples(a, b), full[a:b])
+    assert curve.min() == float(full.min())
+    y = rng.standard_normal((2, n)).astype(np.float32)
+    want = y * full[None, :]
+    tracemalloc.start()
+    curve.apply_in_place(y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    np.testing.assert_array_equal(y, want)  # the same values as the whole curve at once
+    assert peak < full.nbytes / 4  # never a full-length curve
+
+
+def test_k_weighted_sums_are_made_run_by_run_with_the_same_values(monkeypatch):
+    import tracemalloc
+
+    from core.audio import loudness
+    from core.audio.loudness import _hop_sums, _k_power, _k_sums
+
+    rng = np.random.default_rng(8)
+    monkeypatch.setattr(loudness, "_K_BLOCK", 20_000)  # several runs even for short signals
+    for sr, n in ((44100, 4410 * 23), (44100, 4410 * 23 + 1000), (48000, 123_457), (22050, 35_280 * 2 + 7)):
+        y = (0.1 * rng.standard_normal((2, n))).astype(np.float32)
+        power = _k_power(y, sr)
+        step = sr // 10
+        whole = n // step * step
+        want = np.append(
+            power[:whole].reshape(-1, step).sum(axis=1, dtype=np.float64), power[whole:].sum(dtype=np.float64)
+        )
+        seg, hops = _k_sums(y, sr, hops=True)
+        np.testing.assert_array_equal(seg, want)  # not merely close: the same sums in the same order
+        np.testing.assert_array_equal(hops, _hop_sums(power))
+        assert _k_sums(y, sr)[1] is None
+    monkeypatch.undo()
+    y = (0.1 * rng.standard_normal((1, 8_000_000))).astype(np.float32)
+    tracemalloc.start()
+    _k_sums(y, 44100, hops=True)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < y.nbytes / 2  # the power is never held at full length
+
+
 def test_master_gain_without_limiting_is_exact_and_leaves_no_curve():
     from core.audio.loudness import master_gain
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -82,12 +83,13 @@ def _channel_pool(channels: int):
         yield lambda fn: list(pool.map(fn, range(channels)))
 
 
-def _k_power(y: np.ndarray, sr: int) -> np.ndarray:
-    """Per-sample power of the K-weighted signal, summed over channels (BS.1770 channel weights).
+def _k_power_blocks(y: np.ndarray, sr: int, block: int = _K_BLOCK):
+    """Yield ``(start, power)`` for consecutive runs of ``block`` samples (the last may be shorter):
+    the per-sample power of the K-weighted signal, summed over channels (BS.1770 channel weights).
 
-    The channels are filtered :data:`_K_BLOCK` samples at a time, the filter state carried from block
-    to block, so the values are those of one pass: only the summed power is full length, not one
-    filtered copy per channel (another 211 MB for a 10-minute stereo song).
+    The channels are filtered a block at a time, the filter state carried from block to block, so the
+    values are those of one pass; no filtered copy of a whole channel exists (211 MB for a 10-minute
+    stereo song).
     """
     from scipy.signal import sosfilt
 
@@ -96,7 +98,6 @@ def _k_power(y: np.ndarray, sr: int) -> np.ndarray:
     x = y.astype(np.float32, copy=False)
     channels, n = x.shape
     state = [np.zeros((sos.shape[0], 2), dtype=np.float32) for _ in range(channels)]
-    power = np.empty(n, dtype=np.float32)
 
     def squared(c: int, s0: int, s1: int) -> np.ndarray:
         z, state[c] = sosfilt(sos, x[c, s0:s1], zi=state[c])
@@ -107,16 +108,54 @@ def _k_power(y: np.ndarray, sr: int) -> np.ndarray:
         return z
 
     with _channel_pool(channels) as run:
-        for s0 in range(0, n, _K_BLOCK):
-            s1 = min(n, s0 + _K_BLOCK)
+        for s0 in range(0, n, block):
+            s1 = min(n, s0 + block)
             parts = run(lambda c, s0=s0, s1=s1: squared(c, s0, s1))
-            block = power[s0:s1]
-            block[:] = parts[0]
+            power = parts[0]
             for other in parts[1:]:
-                block += other
-    if gain != 1.0:
-        power *= np.float32(gain * gain)
+                power += other
+            if gain != 1.0:
+                power *= np.float32(gain * gain)
+            yield s0, power
+
+
+def _k_power(y: np.ndarray, sr: int) -> np.ndarray:
+    """Per-sample power of the K-weighted signal, summed over channels (:func:`_k_power_blocks`)."""
+    power = np.empty(y.shape[1], dtype=np.float32)
+    for s0, block in _k_power_blocks(y, sr):
+        power[s0 : s0 + block.size] = block
     return power
+
+
+def _segmented(n: int, sr: int) -> bool:
+    """Whether the gating blocks of ``n`` samples are sums of whole 100 ms segments (:func:`_k_sums`)."""
+    return sr % 10 == 0 and n >= 0.4 * sr
+
+
+def _k_sums(y: np.ndarray, sr: int, *, hops: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """The K-weighted power's sums over 100 ms segments and, with ``hops``, over each 16-sample block
+    (float64), without the power itself at full length (101 MB for 10 minutes at 44.1 kHz).
+
+    Only for :func:`_segmented` signals. The power is made in runs that hold whole segments and whole
+    16-sample blocks, and each sum is taken over the same values, in the same order, as
+    ``power[...].reshape(-1, k).sum(axis=1)`` over the whole array (:func:`_block_powers`,
+    :func:`_hop_sums`); the last segment and block may be partial.
+    """
+    n = y.shape[1]
+    step = sr // 10
+    unit = math.lcm(step, _GAIN_HOP)
+    block = unit * max(1, round(_K_BLOCK / unit))
+    segs, hop_sums = [], []
+    for _, power in _k_power_blocks(y, sr, block):
+        whole = power.size // step * step
+        segs.append(power[:whole].reshape(-1, step).sum(axis=1, dtype=np.float64))
+        if hops:
+            hop_sums.append(_hop_sums(power))
+        if whole < power.size:  # only in the last run
+            segs.append(np.array([power[whole:].sum(dtype=np.float64)]))
+    if n % step == 0:
+        segs.append(np.zeros(1))  # the (empty) partial last segment, as _block_powers appends it
+    return np.concatenate(segs), (np.concatenate(hop_sums) if hops else None)
 
 
 def _block_powers(power: np.ndarray, sr: int) -> np.ndarray:
@@ -194,7 +233,10 @@ def integrated_lufs(y: np.ndarray, *, sr: int) -> float:
     y = _validate(y, sr=sr)
     if y.shape[1] == 0:
         return float("-inf")
-    return _gated_lufs(_block_powers(_k_power(y, int(sr)), int(sr)))
+    sr = int(sr)
+    if _segmented(y.shape[1], sr):
+        return _gated_lufs(_blocks_from_segments(_k_sums(y, sr)[0], y.shape[1], sr))
+    return _gated_lufs(_block_powers(_k_power(y, sr), sr))
 
 
 def active_rms(y: np.ndarray, *, block: int = 4410) -> float:
@@ -516,6 +558,49 @@ def _expand(g_block: np.ndarray, n: int) -> np.ndarray:
     return out.reshape(-1)[:n]
 
 
+#: Samples per step when a :class:`LimiterCurve` scales audio (1 MB of float32 gains at a time).
+_APPLY_CHUNK = 1 << 18
+
+
+@dataclass(frozen=True, eq=False)
+class LimiterCurve:
+    """The limiter's per-sample gain (<= 1), kept as the gains at its 16-sample block starts.
+
+    Between block starts the gain ramps linearly to the next one. The per-sample values are made only
+    a chunk at a time, as they are applied: the full curve would be another float32 array as long as
+    the song (101 MB for 10 minutes at 44.1 kHz).
+
+    Attributes
+    ----------
+    blocks : np.ndarray
+        float32 gain at the start of each block of 16 samples.
+    n : int
+        Number of samples the curve covers.
+    """
+
+    blocks: np.ndarray
+    n: int
+
+    def samples(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Per-sample gains of samples ``start`` to ``stop`` (default: to the end), float32."""
+        stop = self.n if stop is None else min(int(stop), self.n)
+        start = min(max(0, int(start)), stop)
+        k0 = start // _GAIN_HOP
+        k1 = -(-stop // _GAIN_HOP)  # one block past the last: its start ends the last ramp
+        first = k0 * _GAIN_HOP
+        return _expand(self.blocks[k0 : k1 + 1], stop - first)[start - first :]
+
+    def min(self) -> float:
+        """Lowest gain of the curve (the block starts hold every extreme of the ramps)."""
+        return float(self.blocks.min()) if self.n else 1.0
+
+    def apply_in_place(self, y: np.ndarray) -> None:
+        """Multiply the writeable float32 ``(channels, n)`` array ``y`` by the curve, chunk by chunk."""
+        for a in range(0, self.n, _APPLY_CHUNK):
+            b = min(self.n, a + _APPLY_CHUNK)
+            y[:, a:b] *= self.samples(a, b)[None, :]
+
+
 def limit(
     y: np.ndarray,
     *,
@@ -575,7 +660,8 @@ def limit(
         g_block = _block_gains(
             peaks, sr=int(sr), threshold=threshold, lookahead_ms=lookahead_ms, release_ms=release_ms
         )
-        out = x * _expand(g_block, x.shape[1])[None, :]
+        out = x.copy()
+        LimiterCurve(g_block, x.shape[1]).apply_in_place(out)
     return _safety(out, ceiling)
 
 
@@ -591,7 +677,7 @@ def _safety(out: np.ndarray, ceiling: float) -> np.ndarray:
 def master_gain(
     y: np.ndarray, *, sr: int, target_lufs: float = -14.0, ceiling_dbtp: float = -1.0
 ) -> tuple[float, np.ndarray | None]:
-    """The gain :func:`master` applies: a make-up gain and the limiter's per-sample gain curve.
+    """The gain :func:`master` applies: a make-up gain and the limiter's gain curve.
 
     The make-up gain brings ``y`` to ``target_lufs``; if the look-ahead true-peak limiter then takes
     0.3 LU or more, the gain is raised by the shortfall (at most twice more). The loudness of each
@@ -613,8 +699,8 @@ def master_gain(
     -------
     gain : float
         Linear make-up gain (1.0 for silence).
-    curve : np.ndarray or None
-        float32 ``(samples,)`` limiter gain (<= 1) to multiply after ``gain``; None when no limiting is
+    curve : LimiterCurve or None
+        The limiter's per-sample gain (<= 1) to multiply after ``gain``; None when no limiting is
         needed. ``y * gain * curve`` has a true peak <= ``ceiling_dbtp`` up to the small inter-sample
         error of a moving gain, which :func:`master` removes with a final check.
     """
@@ -627,8 +713,15 @@ def master_gain(
     sr = int(sr)
     if x.shape[1] == 0:
         return 1.0, None
-    power = _k_power(x, sr)
-    lufs = _gated_lufs(_block_powers(power, sr))
+    n = x.shape[1]
+    if _segmented(n, sr):
+        # the sums are all the loudness needs: no full-length power beside the mix
+        seg, hop_power = _k_sums(x, sr, hops=True)
+        power = None
+        lufs = _gated_lufs(_blocks_from_segments(seg, n, sr))
+    else:
+        power, hop_power = _k_power(x, sr), None
+        lufs = _gated_lufs(_block_powers(power, sr))
     if not math.isfinite(lufs):
         return 1.0, None  # silence stays as it is
     gain_db = min(MAX_GAIN_DB, float(target_lufs) - lufs)
@@ -637,10 +730,6 @@ def master_gain(
     # 3 dB to spare for the raises below) and reuse it for every gain tried
     peaks, env_floor = None, math.inf
     g_block = None
-    n = x.shape[1]
-    hop_power = _hop_sums(power) if sr % 10 == 0 and n >= 0.4 * sr else None
-    if hop_power is not None:
-        power = None  # the hop sums stand for it from here on: not held beside the envelope (101 MB/10 min)
     for _ in range(3):
         g = 10.0 ** (gain_db / 20.0)
         if peaks is None or threshold / g < env_floor:
@@ -654,7 +743,7 @@ def master_gain(
         if shortfall < 0.3 or gain_db >= MAX_GAIN_DB:
             break
         gain_db = min(MAX_GAIN_DB, gain_db + shortfall * 1.1)
-    return g, _expand(g_block, n)
+    return g, LimiterCurve(g_block, n)
 
 
 def _hop_sums(power: np.ndarray) -> np.ndarray:
@@ -688,7 +777,7 @@ def _limited_lufs(
 def apply_master_gain(
     y: np.ndarray,
     gain: float,
-    curve: np.ndarray | None,
+    curve: LimiterCurve | None,
     *,
     ceiling_dbtp: float = -1.0,
     in_place: bool = False,
@@ -716,7 +805,7 @@ def apply_master_gain(
     if gain != 1.0:
         out *= np.float32(gain)
     if curve is not None:
-        out *= curve[None, :]
+        curve.apply_in_place(out)
     return _safety(out, 10.0 ** (float(ceiling_dbtp) / 20.0))
 
 
