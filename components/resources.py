@@ -13,6 +13,8 @@ from core.config import get_settings
 
 #: Disk budget of the cover thumbnails (about 15-30 kB each: 10,000 covers or more).
 COVER_CACHE_MB = 256
+#: Disk budget of the turned-down MP3s the feed plays for loud tracks (about 4.6 MB per 3 minutes).
+PLAYBACK_CACHE_MB = 1024
 #: Memory budgets (MiB) of the shared result caches, by the bytes their values hold (see
 #: :mod:`core.memory_cache`). Results: one 10-minute add-beats result with its input (844 MB) or four
 #: 3-minute ones, and generated songs. Previews: the A/B pair of WAVs of a 10-minute song (2 x 106 MB).
@@ -89,6 +91,19 @@ def cover_cache():
     The first page after a restart then reads ten small JPEGs instead of decoding ten stored PNGs.
     """
     return _cover_cache(str(get_settings().data_dir / "cache" / "covers"))
+
+
+@st.cache_resource(show_spinner=False)
+def _playback_cache(folder: str):
+    from core.disk_cache import BytesCache
+
+    return BytesCache(folder, budget_mb=PLAYBACK_CACHE_MB, suffix=".mp3")
+
+
+def playback_cache():
+    """Turned-down MP3s the feed plays for loud tracks (``cache/playback`` in the data folder;
+    :func:`core.library.playback_bytes`), shared by all sessions."""
+    return _playback_cache(str(get_settings().data_dir / "cache" / "playback"))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -118,14 +118,27 @@ class _AudioSource:
 
     def get(self, fmt: str) -> tuple[bytes, str, str]:
         """(bytes, file name, mime type) of the track in ``fmt`` ("original" or "mp3")."""
-        from core.library import audio_bytes, by_share_token, get_for_viewer
+        from core.library import audio_bytes
 
         with Session(self.engine) as session:
-            if self.via_token:
-                track = by_share_token(session, token=self.card.share_token)
-            else:
-                track = get_for_viewer(session, track_id=self.card.id, viewer_id=self.viewer)
-            return audio_bytes(session, self.storage, track=track, fmt=fmt)
+            return audio_bytes(session, self.storage, track=self._track(session), fmt=fmt)
+
+    def _track(self, session: Session):
+        """The track, if this viewer may still see it (raises NotFoundError otherwise)."""
+        from core.library import by_share_token, get_for_viewer
+
+        if self.via_token:
+            return by_share_token(session, token=self.card.share_token)
+        return get_for_viewer(session, track_id=self.card.id, viewer_id=self.viewer)
+
+    def play(self) -> tuple[bytes, str]:
+        """(MP3, mime type) the player gets: loud tracks turned down (:func:`core.library.playback_bytes`)."""
+        from core.library import playback_bytes
+
+        with Session(self.engine) as session:
+            return playback_bytes(
+                session, self.storage, track=self._track(session), cache=resources.playback_cache()
+            )
 
     def download(self, fmt: str) -> bytes:
         """The file for a download button; counts the download."""
@@ -185,7 +198,7 @@ def _player(card: CardData, *, key: str, via_token: bool) -> None:
     try:
         # the first play of a track makes its MP3 (about 9 s for 10 minutes); the spinner shows after 0.5 s
         with st.spinner("Preparing playback…"):
-            data, _name, mime = _AudioSource(card, via_token=via_token).get("mp3")
+            data, mime = _AudioSource(card, via_token=via_token).play()
     except StudioError as exc:
         st.error(str(exc))
         return

@@ -778,6 +778,83 @@ def audio_bytes(session: Session, storage, *, track: Track, fmt: str = "original
     return data, f"{name}.mp3", MIME_TYPES["mp3"]
 
 
+#: Loudness the feed plays tracks at, at most (LUFS, as the streaming services): louder tracks are
+#: turned down for playback so the next card never blasts; downloads are never changed.
+PLAYBACK_LUFS = -14.0
+#: Smaller turn-downs (dB) are not worth a second file: the track's own MP3 plays.
+PLAYBACK_MIN_CUT_DB = 1.0
+#: Version of the turned-down playback files (part of their cache key).
+PLAYBACK_VERSION = 1
+
+
+def playback_gain_db(track: Track) -> float:
+    """The gain (dB, <= 0) the feed plays ``track`` with: down to :data:`PLAYBACK_LUFS`, rounded to
+    0.1 dB, when its stored loudness is at least :data:`PLAYBACK_MIN_CUT_DB` louder; else 0.
+
+    Quieter tracks are not raised: that would need limiting, and mastered results (add beats, the
+    editor, generated songs) are at -14 LUFS already.
+
+    Examples
+    --------
+    >>> playback_gain_db(Track(title="t", loudness_lufs=-6.04))
+    -8.0
+    >>> playback_gain_db(Track(title="t", loudness_lufs=-14.5)), playback_gain_db(Track(title="t"))
+    (0.0, 0.0)
+    """
+    lufs = track.loudness_lufs
+    if lufs is None or not math.isfinite(float(lufs)):
+        return 0.0
+    cut = PLAYBACK_LUFS - float(lufs)
+    return round(cut, 1) if cut <= -PLAYBACK_MIN_CUT_DB else 0.0
+
+
+def playback_bytes(session: Session, storage, *, track: Track, cache=None) -> tuple[bytes, str]:
+    """The MP3 the feed plays for a track the caller has already been allowed to see.
+
+    A track louder than :data:`PLAYBACK_LUFS` (:func:`playback_gain_db`) plays from an MP3 of its
+    original turned down by that gain; any other plays from its own MP3 (:func:`audio_bytes`).
+
+    Parameters
+    ----------
+    session : sqlmodel.Session
+    storage : core.storage.Storage
+    track : Track
+        From :func:`get_for_viewer` or :func:`by_share_token`.
+    cache : core.disk_cache.BytesCache, optional
+        Where turned-down MP3s are kept (keyed by the stored original, which never changes under its
+        key, and the gain); without one they are made on every call.
+
+    Returns
+    -------
+    (bytes, str)
+        The MP3 and its MIME type.
+    """
+    gain_db = playback_gain_db(track)
+    if gain_db == 0.0:
+        data, _name, mime = audio_bytes(session, storage, track=track, fmt="mp3")
+        return data, mime
+    audio_key, src_fmt = track.audio_key, track.audio_format or "wav"
+    title, artist = track.title, track.artist_name or None
+
+    def make() -> bytes:
+        from core.audio.io import AudioLimits, decode, encode
+        from core.config import SAMPLE_RATE
+
+        original = storage.get(audio_key)
+        y = decode(
+            original,
+            filename=f"original.{src_fmt}",
+            sr=SAMPLE_RATE,
+            limits=AudioLimits.for_library(len(original)),
+        )
+        del original
+        y *= np.float32(10.0 ** (gain_db / 20.0))
+        return encode(y, sr=SAMPLE_RATE, fmt="mp3", title=title, artist=artist)
+
+    key = ("playback", PLAYBACK_VERSION, audio_key, gain_db)
+    return (cache.get_or_make(key, make) if cache is not None else make()), MIME_TYPES["mp3"]
+
+
 def cover_bytes(storage, track: Track) -> bytes:
     """The track's cover PNG (a placeholder if it has none or the file is missing)."""
     if track.cover_key:

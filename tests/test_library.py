@@ -363,6 +363,39 @@ def test_mp3_of_a_saved_wav_over_the_upload_limit_is_made(env, monkeypatch):
     assert name == "Long result.mp3" and probe(mp3, filename=name).format == "mp3"
 
 
+def test_loud_tracks_play_turned_down_and_download_unchanged(env, tmp_path):
+    from core.audio.io import decode
+    from core.audio.loudness import integrated_lufs
+    from core.disk_cache import BytesCache
+
+    s, store, alice, _ = env
+    loud = _pub(s, store, alice, "Loud", y=_tone(3.0, amp=0.9))  # about -4 LUFS
+    quiet = _pub(s, store, alice, "Quiet", y=_tone(3.0, amp=0.05))  # about -22 LUFS
+    assert loud.loudness_lufs > library.PLAYBACK_LUFS + 5 and quiet.loudness_lufs < library.PLAYBACK_LUFS
+    cache = BytesCache(tmp_path / "play", budget_mb=16, suffix=".mp3")
+    data, mime = library.playback_bytes(s, store, track=loud, cache=cache)
+    assert mime == "audio/mpeg"
+    played = decode(data, filename="p.mp3", sr=SR)
+    assert integrated_lufs(played, sr=SR) == pytest.approx(library.PLAYBACK_LUFS, abs=0.5)
+    # the download is the artist's file, untouched, and its MP3 is not the turned-down one
+    original = decode(library.audio_bytes(s, store, track=loud, fmt="original")[0], filename="o.wav", sr=SR)
+    assert integrated_lufs(original, sr=SR) == pytest.approx(loud.loudness_lufs, abs=0.01)
+    mp3 = library.audio_bytes(s, store, track=loud, fmt="mp3")[0]
+    assert integrated_lufs(decode(mp3, filename="m.mp3", sr=SR), sr=SR) > library.PLAYBACK_LUFS + 5
+    # made once, then read from the cache
+    assert library.playback_bytes(s, store, track=loud, cache=cache)[0] == data
+    assert cache.counts["made"] == 1 and cache.counts["hits"] == 1
+    # quieter tracks play their own MP3: never raised
+    assert (
+        library.playback_bytes(s, store, track=quiet, cache=cache)[0]
+        == library.audio_bytes(s, store, track=quiet, fmt="mp3")[0]
+    )
+    assert cache.counts["made"] == 1
+    assert library.playback_gain_db(loud) == pytest.approx(
+        library.PLAYBACK_LUFS - loud.loudness_lufs, abs=0.05
+    )
+
+
 def test_cover_bytes_falls_back_to_placeholder(env):
     s, store, alice, _ = env
     t = _pub(s, store, alice, "cov")

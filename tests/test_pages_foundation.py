@@ -155,10 +155,14 @@ def test_like_needs_login_and_counts_once(db):
 
 def test_play_button_reveals_player_and_counts_a_play(db):
     engine, storage = db
+    from core.config import get_settings
     from core.db.models import Track
+    from core.library import PLAYBACK_LUFS
 
     alice = make_user(engine)
     tid = make_track(engine, storage, alice.id, title="Playable")
+    with Session(engine) as s:
+        assert s.get(Track, tid).loudness_lufs > PLAYBACK_LUFS + 1  # a loud tone: it plays turned down
     at = _app()
     assert len(at.get("audio")) == 0  # nothing is sent until asked for
     at.button(key=f"feed_{tid}_play").click().run()
@@ -166,6 +170,8 @@ def test_play_button_reveals_player_and_counts_a_play(db):
     assert len(at.get("audio")) == 1
     with Session(engine) as s:
         assert s.get(Track, tid).play_count == 1
+    # the turned-down MP3 was made once, into the shared playback cache
+    assert len(list((get_settings().data_dir / "cache" / "playback").glob("*.mp3"))) == 1
 
 
 @pytest.mark.parametrize("visibility", ["public", "unlisted"])
