@@ -8,6 +8,7 @@ import streamlit as st
 st.set_page_config(page_title="BeatTok Studio", page_icon="🎧", layout="wide")
 
 from components import resources  # noqa: E402
+from components.player import one_player_at_a_time  # noqa: E402
 from components.session import current_user, restore_session, sync_cookie  # noqa: E402
 
 restore_session()
@@ -51,6 +52,7 @@ with st.sidebar:
     else:
         st.caption(f"Logged in as **{user.username}**")
     sync_cookie()
+    one_player_at_a_time()
 try:
     navigation.run()
 finally:

@@ -1,4 +1,4 @@
-"""Audio players for arrays produced on a screen."""
+"""Audio players for arrays produced on a screen, and one player at a time across the app."""
 
 from __future__ import annotations
 
@@ -47,3 +47,27 @@ def download_buttons(y: np.ndarray, *, sr: int, basename: str, key: str, title: 
         key=f"{key}_mp3",
         on_click="ignore",
     )
+
+
+# Installed once per browser tab (the flag survives page changes, which do not reload the document):
+# a "play" event, caught on its way down to any <audio>, pauses every other player. Constant text, no
+# user input.
+_ONE_PLAYER_SCRIPT = """<script>
+(() => {
+  const doc = window.document;
+  if (doc.__beattokOnePlayer) return;
+  doc.__beattokOnePlayer = true;
+  doc.addEventListener("play", (event) => {
+    for (const other of doc.querySelectorAll("audio")) {
+      if (other !== event.target && !other.paused) other.pause();
+    }
+  }, true);
+})();
+</script>"""
+
+
+def one_player_at_a_time() -> None:
+    """Make starting any player pause the others (a second track in the feed, the other side of an
+    A/B preview): two songs never play over each other. Call once per run of the app, in the sidebar.
+    """
+    st.html(_ONE_PLAYER_SCRIPT, unsafe_allow_javascript=True)

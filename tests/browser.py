@@ -24,6 +24,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--no-first-run",
     "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",  # players started from a test's script may play
 ]
 
 
