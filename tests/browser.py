@@ -140,3 +140,22 @@ def sign_up(page, *, artist: str, username: str, email: str, password: str) -> N
     visible(page.get_by_role("textbox", name="Repeat password", exact=True)).fill(password)
     page.get_by_role("button", name="Create account").click()
     page.get_by_text("You are logged in").first.wait_for()
+
+
+def download(page, button, *, tries: int = 3, timeout: float = 20_000):
+    """Click the download ``button`` (a locator) and return the Playwright download.
+
+    Retried: a download button gets a new file id on every run of its fragment and Streamlit revokes the
+    old one at once, so a click that lands just before the browser has the new button asks for a
+    revoked id and nothing downloads ("A click that still holds the old id fails until the browser
+    receives the new delta", streamlit/runtime/media_file_manager.py).
+    """
+    for attempt in range(tries):
+        try:
+            with page.expect_download(timeout=timeout) as dl:
+                button.click()
+            return dl.value
+        except Exception:
+            if attempt == tries - 1:
+                raise
+            time.sleep(1.0)

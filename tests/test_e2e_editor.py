@@ -14,6 +14,7 @@ import pytest
 from tests import browser
 from tests.browser import (
     chromium_browser,
+    download,
     require_chromium,
     sign_up,
     streamlit_server,
@@ -156,10 +157,9 @@ def _journey(page, base: str, *, use_generate: bool) -> None:
     # export the mix as MP3
     page.get_by_role("tab", name="Export").click()
     visible(page.get_by_role("button", name="Prepare download")).click()
-    with page.expect_download() as dl:
-        visible(page.get_by_role("button", name=re.compile(r"Download .*\.mp3"))).click()
-    data = dl.value.path().read_bytes()
-    assert dl.value.suggested_filename.endswith(".mp3")
+    got = download(page, visible(page.get_by_role("button", name=re.compile(r"Download .*\.mp3"))))
+    data = got.path().read_bytes()
+    assert got.suggested_filename.endswith(".mp3")
     y = decode(data, filename="edit.mp3")
     assert y.shape[1] / SR == pytest.approx(seconds * bpm / new_bpm, abs=0.1)
     assert abs(y).max() > 0.05

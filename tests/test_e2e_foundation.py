@@ -12,6 +12,7 @@ import soundfile as sf
 
 from tests.browser import (
     chromium_browser,
+    download,
     require_chromium,
     sign_up,
     streamlit_server,
@@ -111,9 +112,7 @@ def _journey(page, browser, base, wav):
         page.get_by_role("button", name="♥ 1").wait_for()
 
         # download the original
-        with page.expect_download() as dl:
-            page.get_by_role("button", name="⬇ WAV").click()
-        data = dl.value.path().read_bytes()
+        data = download(page, page.get_by_role("button", name="⬇ WAV")).path().read_bytes()
         assert data[:4] == b"RIFF" and len(data) > 100_000
         y, sr = sf.read(io.BytesIO(data))
         assert sr == 44100 and abs(len(y) / sr - 6.0) < 0.05
