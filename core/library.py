@@ -719,6 +719,16 @@ def _safe_filename(title: str) -> str:
     return base or "beattok"
 
 
+def _decode_stored(storage, *, audio_key: str, filename: str) -> np.ndarray:
+    """Decode a stored original at the app's rate. Library limits: a saved 10-minute WAV (106 MB) is
+    over the upload byte limit although its duration was checked when it was saved."""
+    from core.audio.io import AudioLimits, decode
+    from core.config import SAMPLE_RATE
+
+    original = storage.get(audio_key)
+    return decode(original, filename=filename, sr=SAMPLE_RATE, limits=AudioLimits.for_library(len(original)))
+
+
 def audio_bytes(session: Session, storage, *, track: Track, fmt: str = "original") -> tuple[bytes, str, str]:
     """The audio of a track the caller has already been allowed to see.
 
@@ -750,14 +760,10 @@ def audio_bytes(session: Session, storage, *, track: Track, fmt: str = "original
     if cached:
         with contextlib.suppress(NotFoundError):
             return storage.get(cached), f"{name}.mp3", MIME_TYPES["mp3"]
-    from core.audio.io import AudioLimits, decode, encode
+    from core.audio.io import encode
     from core.config import SAMPLE_RATE
 
-    original = storage.get(track.audio_key)  # a saved 10-minute WAV is over the upload byte limit
-    y = decode(
-        original, filename=f"{name}.{src_fmt}", sr=SAMPLE_RATE, limits=AudioLimits.for_library(len(original))
-    )
-    del original
+    y = _decode_stored(storage, audio_key=track.audio_key, filename=f"{name}.{src_fmt}")
     data = encode(y, sr=SAMPLE_RATE, fmt="mp3", title=track.title, artist=track.artist_name or None)
     tid = track.id
     cond = Track.mp3_key.is_(None) if cached is None else Track.mp3_key == cached
@@ -833,21 +839,14 @@ def playback_bytes(session: Session, storage, *, track: Track, cache=None) -> tu
     if gain_db == 0.0:
         data, _name, mime = audio_bytes(session, storage, track=track, fmt="mp3")
         return data, mime
-    audio_key, src_fmt = track.audio_key, track.audio_format or "wav"
+    audio_key, filename = track.audio_key, f"{_safe_filename(track.title)}.{track.audio_format or 'wav'}"
     title, artist = track.title, track.artist_name or None
 
     def make() -> bytes:
-        from core.audio.io import AudioLimits, decode, encode
+        from core.audio.io import encode
         from core.config import SAMPLE_RATE
 
-        original = storage.get(audio_key)
-        y = decode(
-            original,
-            filename=f"original.{src_fmt}",
-            sr=SAMPLE_RATE,
-            limits=AudioLimits.for_library(len(original)),
-        )
-        del original
+        y = _decode_stored(storage, audio_key=audio_key, filename=filename)
         y *= np.float32(10.0 ** (gain_db / 20.0))
         return encode(y, sr=SAMPLE_RATE, fmt="mp3", title=title, artist=artist)
 
