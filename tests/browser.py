@@ -145,10 +145,11 @@ def sign_up(page, *, artist: str, username: str, email: str, password: str) -> N
 def download(page, button, *, tries: int = 3, timeout: float = 20_000):
     """Click the download ``button`` (a locator) and return the Playwright download.
 
-    Retried: a download button gets a new file id on every run of its fragment and Streamlit revokes the
-    old one at once, so a click that lands just before the browser has the new button asks for a
-    revoked id and nothing downloads ("A click that still holds the old id fails until the browser
-    receives the new delta", streamlit/runtime/media_file_manager.py).
+    Retried: a download button gets a new file id on every run that draws it (its fragment's, or the
+    page's, such as the login cookie's rerun after a load) and Streamlit revokes the old one at once,
+    so a click that lands just before the browser has the new button asks for a revoked id and nothing
+    downloads ("A click that still holds the old id fails until the browser receives the new delta",
+    streamlit/runtime/media_file_manager.py).
     """
     for attempt in range(tries):
         try:
