@@ -719,14 +719,24 @@ def _safe_filename(title: str) -> str:
     return base or "beattok"
 
 
-def _decode_stored(storage, *, audio_key: str, filename: str) -> np.ndarray:
-    """Decode a stored original at the app's rate. Library limits: a saved 10-minute WAV (106 MB) is
-    over the upload byte limit although its duration was checked when it was saved."""
-    from core.audio.io import AudioLimits, decode
+def _stored_mp3(storage, *, track: Track, gain_db: float = 0.0) -> bytes:
+    """An MP3 of a track's stored original, scaled by ``gain_db``. Decoded with library limits: a saved
+    10-minute WAV (106 MB) is over the upload byte limit although its duration was checked when it was
+    saved."""
+    from core.audio.io import AudioLimits, decode, encode
     from core.config import SAMPLE_RATE
 
-    original = storage.get(audio_key)
-    return decode(original, filename=filename, sr=SAMPLE_RATE, limits=AudioLimits.for_library(len(original)))
+    original = storage.get(track.audio_key)
+    y = decode(
+        original,
+        filename=f"{_safe_filename(track.title)}.{track.audio_format or 'wav'}",
+        sr=SAMPLE_RATE,
+        limits=AudioLimits.for_library(len(original)),
+    )
+    del original
+    if gain_db:
+        y *= np.float32(10.0 ** (gain_db / 20.0))
+    return encode(y, sr=SAMPLE_RATE, fmt="mp3", title=track.title, artist=track.artist_name or None)
 
 
 def audio_bytes(session: Session, storage, *, track: Track, fmt: str = "original") -> tuple[bytes, str, str]:
@@ -760,11 +770,7 @@ def audio_bytes(session: Session, storage, *, track: Track, fmt: str = "original
     if cached:
         with contextlib.suppress(NotFoundError):
             return storage.get(cached), f"{name}.mp3", MIME_TYPES["mp3"]
-    from core.audio.io import encode
-    from core.config import SAMPLE_RATE
-
-    y = _decode_stored(storage, audio_key=track.audio_key, filename=f"{name}.{src_fmt}")
-    data = encode(y, sr=SAMPLE_RATE, fmt="mp3", title=track.title, artist=track.artist_name or None)
+    data = _stored_mp3(storage, track=track)
     tid = track.id
     cond = Track.mp3_key.is_(None) if cached is None else Track.mp3_key == cached
     with _commit_with_files(session, storage) as put:
@@ -839,18 +845,11 @@ def playback_bytes(session: Session, storage, *, track: Track, cache=None) -> tu
     if gain_db == 0.0:
         data, _name, mime = audio_bytes(session, storage, track=track, fmt="mp3")
         return data, mime
-    audio_key, filename = track.audio_key, f"{_safe_filename(track.title)}.{track.audio_format or 'wav'}"
-    title, artist = track.title, track.artist_name or None
 
     def make() -> bytes:
-        from core.audio.io import encode
-        from core.config import SAMPLE_RATE
+        return _stored_mp3(storage, track=track, gain_db=gain_db)
 
-        y = _decode_stored(storage, audio_key=audio_key, filename=filename)
-        y *= np.float32(10.0 ** (gain_db / 20.0))
-        return encode(y, sr=SAMPLE_RATE, fmt="mp3", title=title, artist=artist)
-
-    key = ("playback", PLAYBACK_VERSION, audio_key, gain_db)
+    key = ("playback", PLAYBACK_VERSION, track.audio_key, gain_db)
     return (cache.get_or_make(key, make) if cache is not None else make()), MIME_TYPES["mp3"]
 
 
