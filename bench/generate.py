@@ -10,11 +10,13 @@ Prints:
 3. each trained model's held-out negative log-likelihood against its baselines and
 4. drum statistics of patterns sampled from the drum model vs the Groove test split (onsets per bar of
    each class; syncopation = share of onsets on off-beat 16ths) -- both computed by the model
-   evaluation helpers in :mod:`bench.models_eval` (imported, not duplicated).
+   evaluation helpers in :mod:`bench.models_eval` (imported, not duplicated);
+5. with ``--long``: the longest song allowed (10 minutes, the same four stems) made in a fresh process,
+   its time and the process's peak memory (RSS; target <= 1.5 GB per job).
 
 Usage::
 
-    python -m bench.generate [--groove ../shared/data/groove] [--repeats 3] [--json]
+    python -m bench.generate [--groove ../shared/data/groove] [--repeats 3] [--long] [--json]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -102,10 +105,37 @@ def render_speed(samplers) -> dict:
     }
 
 
+_LONG_SONG = """
+import resource, sys, time
+from core.music.generate import generate_song
+t0 = time.perf_counter()
+song = generate_song(genre="pop", mood="happy", tempo=120, key="A minor", instruments="drums,bass,keys,lead",
+                     seconds=float(sys.argv[1]), seed=1)
+t1 = time.perf_counter()
+arrays = sum(a.nbytes for a in song.stems.values()) + song.mix.nbytes
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"{t1 - t0:.2f} {peak:.0f} {arrays / 2**20:.0f}")
+"""
+
+
+def long_song() -> dict:
+    """The longest song allowed, made in a fresh process (models loaded on the way): wall time, peak RSS
+    and the size of the song's own arrays (the mix and the stems), in MB."""
+    from core.config import get_settings
+
+    seconds = float(get_settings().max_duration_s)
+    out = subprocess.run(
+        [sys.executable, "-c", _LONG_SONG, str(seconds)], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    wall, peak, arrays = (float(v) for v in out[-3:])
+    return {"seconds": seconds, "wall_s": wall, "peak_mb": peak, "song_arrays_mb": arrays}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--groove", default=str(ROOT.parent / "shared" / "data" / "groove"))
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--long", action="store_true", help="also make a 10-minute song in a fresh process")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     args = p.parse_args(argv)
 
@@ -125,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if (groove / "info.csv").exists():
         report["drums"] = drum_statistics(groove=groove, cache=None)
+    if args.long:
+        report["long_song"] = long_song()
     if args.json:
         print(json.dumps(report, indent=1))
         return 0
@@ -151,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
         print("drum statistics (onsets per bar by class; syncopation = share of onsets on off-beat 16ths):")
         for who, st in report["drums"].items():
             print(f"  {who:11s} bars={st['bars']:5d} syncopation={st['syncopation']} {st['onsets_per_bar']}")
+    if "long_song" in report:
+        lg = report["long_song"]
+        print(
+            f"longest song allowed ({lg['seconds']:.0f} s, 4 stems), fresh process: {lg['wall_s']:.1f} s; "
+            f"peak memory {lg['peak_mb']:.0f} MB (target <= 1536 MB), of which the song's own arrays "
+            f"(mix and stems) {lg['song_arrays_mb']:.0f} MB"
+        )
     return 0
 
 
