@@ -1,4 +1,5 @@
-"""Audio players for arrays produced on a screen, and one player at a time across the app."""
+"""Audio players for arrays produced on a screen; one player at a time across the app, and groups of
+players that keep to one timeline."""
 
 from __future__ import annotations
 
@@ -49,25 +50,67 @@ def download_buttons(y: np.ndarray, *, sr: int, basename: str, key: str, title: 
     )
 
 
-# Installed once per browser tab (the flag survives page changes, which do not reload the document):
-# a "play" event, caught on its way down to any <audio>, pauses every other player. Constant text, no
-# user input.
-_ONE_PLAYER_SCRIPT = """<script>
+# Installed once per browser tab (the flag survives page changes, which do not reload the document).
+# Constant text, no user input. Two rules, both run when a "play" event is caught on its way down to an
+# <audio>:
+# - players in step: inside a container made by `players_in_step`, the player starts where the group's
+#   player in use was (the one playing, else the last one played, paused or sought; one that reached
+#   its end or has a new source does not count);
+# - one player at a time: every other player in the app is paused.
+_PLAYERS_SCRIPT = """<script>
 (() => {
   const doc = window.document;
-  if (doc.__beattokOnePlayer) return;
-  doc.__beattokOnePlayer = true;
+  if (doc.__beattokPlayers) return;
+  doc.__beattokPlayers = true;
+  const used = new WeakMap();
+  const stamp = (event) => used.set(event.target, performance.now());
+  for (const type of ["play", "pause", "seeked"]) doc.addEventListener(type, stamp, true);
+  doc.addEventListener("emptied", (event) => used.delete(event.target), true);
   doc.addEventListener("play", (event) => {
+    const player = event.target;
+    if (!(player instanceof HTMLMediaElement)) return;
+    const group = player.closest('[class*="st-key-%(prefix)s"]');
+    if (group) {
+      let lead = null;
+      for (const other of group.querySelectorAll("audio")) {
+        if (other === player || !used.has(other) || other.ended) continue;
+        if (!other.paused) { lead = other; break; }
+        if (!lead || used.get(other) > used.get(lead)) lead = other;
+      }
+      if (lead && Math.abs(lead.currentTime - player.currentTime) > 0.05) {
+        const end = Number.isFinite(player.duration) ? player.duration : Infinity;
+        player.currentTime = Math.min(lead.currentTime, end);
+      }
+    }
     for (const other of doc.querySelectorAll("audio")) {
-      if (other !== event.target && !other.paused) other.pause();
+      if (other !== player && !other.paused) other.pause();
     }
   }, true);
 })();
 </script>"""
+_IN_STEP_PREFIX = "beattok-in-step-"
 
 
-def one_player_at_a_time() -> None:
+def install_player_rules() -> None:
     """Make starting any player pause the others (a second track in the feed, the other side of an
-    A/B preview): two songs never play over each other. Call once per run of the app, in the sidebar.
+    A/B preview): two songs never play over each other; and keep the players of a
+    :func:`players_in_step` group at the same moment. Call once per run of the app, in the sidebar.
     """
-    st.html(_ONE_PLAYER_SCRIPT, unsafe_allow_javascript=True)
+    st.html(_PLAYERS_SCRIPT % {"prefix": _IN_STEP_PREFIX}, unsafe_allow_javascript=True)
+
+
+def players_in_step(name: str):
+    """A container whose players share one timeline (a mix, its original and its stems): starting one
+    continues from where the one in use was, so an A/B comparison hears the same moment on both sides.
+
+    Parameters
+    ----------
+    name : str
+        Names the group (letters, digits, ``-``); unique on the page.
+
+    Returns
+    -------
+    streamlit container
+        Use it as a context manager: ``with players_in_step("add-beats"): ...``.
+    """
+    return st.container(key=_IN_STEP_PREFIX + name)

@@ -1,15 +1,19 @@
 """Who is logged in: session restore from the remember-me cookie, log in/out, page guards.
 
-The remember-me cookie is streamlit-authenticator's (a JWT signed with our strong key, set in
-the browser through its cookie manager). Its credential store (a YAML-shaped dict it mutates in
-place) is not used: users, password hashes and login throttling live in the database through
-:mod:`core.auth`. A forged, expired or malformed cookie means "logged out", never an error.
+The remember-me cookie holds a JWT signed with our strong key (``{"username", "exp_date"}``, HS256: the
+format of streamlit-authenticator's cookie model, so cookies it wrote still log people in). The browser
+gets it from a short script in the page, not from the package's cookie manager: that is an iframe
+component whose value reports rerun the page, and a rerun sent with the old page's address cancels a
+page change clicked in the second after logging in (2 of 8 clicks lost on a busy machine). Users,
+password hashes and login throttling live in the database through :mod:`core.auth`. A forged, expired
+or malformed cookie means "logged out", never an error.
 """
 
 from __future__ import annotations
 
-import contextlib
-from datetime import datetime
+import json
+import time
+from datetime import datetime, timedelta
 
 import streamlit as st
 from sqlmodel import Session
@@ -21,23 +25,46 @@ COOKIE_NAME = "beattok_auth"
 COOKIE_DAYS = 30.0
 _USER_KEY = "user_id"
 _PENDING = "_auth_cookie_pending"
+#: how long after a log-in or log-out the cookie script is drawn again on every run (a run interrupted
+#: before its sidebar reached the browser does not write it)
+COOKIE_SYNC_S = 60.0
+_COOKIE_SCRIPT = """<script>
+document.cookie = %(cookie)s + (window.location.protocol === "https:" ? "; Secure" : "");
+</script>"""
 
 
-def _cookie_model():
-    """streamlit-authenticator's cookie model with a decoder that never raises."""
+def encode_cookie_token(
+    username: str, *, key: str, now: datetime | None = None, days: float = COOKIE_DAYS
+) -> str:
+    """The remember-me token for ``username``, valid for ``days`` from ``now``.
+
+    Examples
+    --------
+    >>> token = encode_cookie_token("mia", key="k" * 64)
+    >>> decode_cookie_username(token, key="k" * 64)
+    'mia'
+    """
     import jwt
-    from streamlit_authenticator.models.cookie_model import CookieModel
 
-    class SafeCookieModel(CookieModel):
-        def _token_decode(self):
-            try:
-                token = jwt.decode(self.token, self.cookie_key, algorithms=["HS256"])
-            except (jwt.InvalidTokenError, TypeError, ValueError):
-                return False
-            return token if isinstance(token, dict) else False
+    exp = ((now or datetime.now()) + timedelta(days=float(days))).timestamp()
+    return jwt.encode({"username": username, "exp_date": exp}, key, algorithm="HS256")
 
-    st.session_state.setdefault("logout", None)
-    return SafeCookieModel(COOKIE_NAME, resources.cookie_key(), COOKIE_DAYS)
+
+def cookie_script(token: str | None, *, days: float = COOKIE_DAYS) -> str:
+    """A script that writes the remember-me cookie with ``token`` in the browser, or deletes it (None).
+
+    The cookie is for the whole site (``path=/``), ``SameSite=Lax``, ``Secure`` on https, and lasts
+    as long as the token (``max-age``). The value is a JWT (base64url and dots), written as a JSON
+    string literal.
+
+    Examples
+    --------
+    >>> "beattok_auth=; max-age=0; path=/" in cookie_script(None)
+    True
+    """
+    value, max_age = ("", 0) if token is None else (token, round(float(days) * 86400))
+    cookie = f"{COOKIE_NAME}={value}; max-age={max_age}; path=/; SameSite=Lax"
+    return _COOKIE_SCRIPT % {"cookie": json.dumps(cookie)}
 
 
 def decode_cookie_username(token: str | None, *, key: str, now: datetime | None = None) -> str | None:
@@ -118,7 +145,8 @@ def start_session(user: UserInfo, *, remember: bool = True) -> None:
     st.session_state.pop("logged_out", None)
     st.session_state["username"] = user.username
     if remember:
-        st.session_state[_PENDING] = "set"
+        token = encode_cookie_token(user.username, key=resources.cookie_key())
+        st.session_state[_PENDING] = (cookie_script(token), time.monotonic() + COOKIE_SYNC_S)
 
 
 def end_session() -> None:
@@ -126,35 +154,21 @@ def end_session() -> None:
     for key in (_USER_KEY, "username"):
         st.session_state.pop(key, None)
     st.session_state["logged_out"] = True
-    st.session_state[_PENDING] = "delete"
+    st.session_state[_PENDING] = (cookie_script(None), time.monotonic() + COOKIE_SYNC_S)
 
 
 def sync_cookie() -> None:
-    """Set or delete the remember-me cookie in the browser (call on every run, from app.py).
+    """Write or delete the remember-me cookie in the browser (call on every run, from app.py).
 
-    The cookie manager is a component: its set/delete run in the browser only once the component
-    is mounted, and a rerun can unmount it first. So the pending action is re-rendered on every run
-    until the browser's cookie list (read back by the same component) confirms it.
+    The script is drawn on every run for :data:`COOKIE_SYNC_S` after the log-in or log-out; the
+    browser runs it when it first shows it (the same script again changes nothing), so it needs no
+    answer from the browser and triggers no rerun.
     """
     pending = st.session_state.get(_PENDING)
     if not pending:
         return
-    model = _cookie_model()
-    present = COOKIE_NAME in (model.cookie_manager.cookies or {})
-    if pending == "set" and st.session_state.get("username"):
-        if (
-            present
-            and decode_cookie_username(
-                model.cookie_manager.cookies.get(COOKIE_NAME), key=resources.cookie_key()
-            )
-            == st.session_state["username"]
-        ):
-            st.session_state.pop(_PENDING, None)
-        else:
-            with contextlib.suppress(Exception):  # a convenience: the session is logged in already
-                model.set_cookie()
-    elif pending == "delete" and present:
-        with contextlib.suppress(Exception):
-            model.delete_cookie()
-    else:
+    script, until = pending
+    if time.monotonic() > until:
         st.session_state.pop(_PENDING, None)
+        return
+    st.html(script, unsafe_allow_javascript=True)

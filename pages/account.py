@@ -8,14 +8,17 @@ import streamlit as st
 from sqlmodel import Session
 
 from components import resources
+from components.frame import in_frame
 from components.session import current_user, end_session, start_session
 from core.errors import StudioError
+
+in_frame(__file__)
 
 FLASH_SECONDS = 10.0
 
 
 def _set_flash(message: str) -> None:
-    """A message for the next runs (the cookie component reruns the page once more after a log-in)."""
+    """A message for the next runs (shown for a few seconds, whatever reruns the page meanwhile)."""
     st.session_state["account_flash"] = (message, time.monotonic())
 
 

@@ -19,12 +19,15 @@ import streamlit as st
 
 from components import resources
 from components.audio_input import audio_input
-from components.player import audio_player, download_buttons
+from components.frame import in_frame
+from components.player import audio_player, download_buttons, players_in_step
 from components.plots import chords_figure, piano_roll_figure, waveform_figure
 from components.session import require_user
 from components.text import count
 from components.track_actions import save_track_form
 from core.errors import StudioError
+
+in_frame(__file__)
 
 SOURCES = ("Upload or record", "My library")
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -246,18 +249,24 @@ st.caption(
 )
 for w in result.warnings:
     st.warning(w)
-which = st.radio("Listen (A/B)", ["With beats", "Original"], horizontal=True, key="ab_ab")
-if which == "With beats":
-    audio_player(result.mix, sr=result.sr, cache_key=f"add-beats/{digest}/{request_json}/mix")
-else:
-    audio_player(result.stems["original"], sr=result.sr, cache_key=f"add-beats/{digest}/original")
-with st.expander("Stems and notes"):
-    for stem in ("drums", "bass"):
-        if (stem == "drums" and request["drums"]) or (stem == "bass" and request["bass"]):
-            stem_key = f"add-beats/{digest}/{request_json}/{stem}"
-            audio_player(result.stems[stem], sr=result.sr, label=stem.title(), cache_key=stem_key)
-    if result.notes:
-        st.plotly_chart(piano_roll_figure(result.notes, height=260), width="stretch", key="ab_roll")
+mix_key, original_key = f"add-beats/{digest}/{request_json}/mix", f"add-beats/{digest}/original"
+with players_in_step("add-beats"):
+    a_side, b_side = st.columns(2)
+    with a_side:
+        audio_player(result.mix, sr=result.sr, label="A · with beats", cache_key=mix_key)
+    with b_side:
+        audio_player(result.stems["original"], sr=result.sr, label="B · original", cache_key=original_key)
+    st.caption(
+        "A/B: the players keep in step. Press play on the other one to hear the same moment with or "
+        "without the beats."
+    )
+    with st.expander("Stems and notes"):
+        for stem in ("drums", "bass"):
+            if (stem == "drums" and request["drums"]) or (stem == "bass" and request["bass"]):
+                stem_key = f"add-beats/{digest}/{request_json}/{stem}"
+                audio_player(result.stems[stem], sr=result.sr, label=stem.title(), cache_key=stem_key)
+        if result.notes:
+            st.plotly_chart(piano_roll_figure(result.notes, height=260), width="stretch", key="ab_roll")
 download_buttons(result.mix, sr=result.sr, basename=f"{name} with beats", key="ab_dl", title=name)
 
 c1, c2 = st.columns(2)

@@ -13,10 +13,13 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from components import resources
+from components.frame import in_frame
 from components.session import current_user
 from components.text import md_escape
 from core.album import GENRES, MOODS, STYLES, clean_text, generate_title_set
 from core.errors import StudioError
+
+in_frame(__file__)
 
 N_COVERS = 4
 STATE = "album_state"

@@ -20,9 +20,12 @@ from sqlmodel import Session
 
 from components import resources
 from components.editor_widgets import StripValues, effect_chain_editor, lane_figure, mixer_strip
+from components.frame import in_frame
 from components.session import require_user
 from components.text import count
 from core.errors import StudioError
+
+in_frame(__file__)
 
 P = "editor_project"
 ROW = "editor_row_id"

@@ -14,11 +14,14 @@ import json
 import streamlit as st
 
 from components import resources
+from components.frame import in_frame
 from components.session import require_user
 from components.text import md_escape
 from core.errors import StudioError
 from core.music.instruments import GENRES, MOODS, ROLES
 from core.music.theory import NOTE_NAMES_FLAT, NOTE_NAMES_SHARP
+
+in_frame(__file__)
 
 st.title("Generate a song")
 st.caption(
@@ -101,7 +104,7 @@ if request is not None:
             st.rerun()  # the form above was drawn with the old tempo
 
 if song is not None:
-    from components.player import audio_player, download_buttons
+    from components.player import audio_player, download_buttons, players_in_step
     from components.plots import piano_roll_figure
     from components.track_actions import save_track_form
 
@@ -114,14 +117,15 @@ if song is not None:
         + ("…" if len(song.chords) > 8 else "")
     )
     song_key = "generate/" + json.dumps(request, sort_keys=True)
-    audio_player(song.mix, sr=song.sr, label="Mix", cache_key=f"{song_key}/mix")
 
     @st.fragment
     def _stem_player() -> None:
         stem = st.radio("Play one instrument", list(song.stems), horizontal=True, key="gen_stem")
         audio_player(song.stems[stem], sr=song.sr, cache_key=f"{song_key}/{stem}")
 
-    _stem_player()
+    with players_in_step("generate"):  # the mix and each instrument on one timeline
+        audio_player(song.mix, sr=song.sr, label="Mix", cache_key=f"{song_key}/mix")
+        _stem_player()
     st.plotly_chart(piano_roll_figure(song.notes), config={"displayModeBar": False}, key="gen_piano_roll")
 
     base = f"{song.genre}_{song.mood}_{song.seed}".replace("&", "n")

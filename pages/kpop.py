@@ -13,9 +13,12 @@ import streamlit as st
 from sqlmodel import Session
 
 from components import resources
+from components.frame import in_frame
 from components.session import require_user
 from core import kpop
 from core.errors import InputError, StudioError
+
+in_frame(__file__)
 
 st.title("K-pop generator")
 st.caption(

@@ -6,11 +6,14 @@ import streamlit as st
 from sqlmodel import Session
 
 from components import resources
+from components.frame import in_frame
 from components.session import require_user
 from components.text import md_escape
 from components.track_actions import GENRES, VISIBILITY_LABELS, genre_label, parse_tags
 from components.track_card import CardData, card_fragment, card_list, share_url
 from core.errors import StudioError
+
+in_frame(__file__)
 
 st.title("My library")
 user = require_user("see your library")

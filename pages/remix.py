@@ -17,8 +17,11 @@ from sqlmodel import Session
 
 from components import resources
 from components.audio_input import audio_input
+from components.frame import in_frame
 from components.session import require_user
 from core.errors import CancelledError, InputError, StudioError
+
+in_frame(__file__)
 
 SOURCES = ("Upload or record", "My library", "BeatTok feed")
 QUALITY_LABELS = {

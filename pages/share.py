@@ -6,8 +6,11 @@ import streamlit as st
 from sqlmodel import Session
 
 from components import resources
+from components.frame import in_frame
 from components.track_card import CardData, card_fragment
 from core.errors import NotFoundError
+
+in_frame(__file__)
 
 token = st.query_params.get("t", "")
 card = None

@@ -5,10 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from components.audio_input import audio_input
+from components.frame import in_frame
 from components.plots import waveform_figure
 from components.session import require_user
 from components.track_actions import save_track_form
 from core.errors import StudioError
+
+in_frame(__file__)
 
 st.title("Upload")
 require_user("upload tracks")

@@ -46,19 +46,11 @@ def _choose(page, label: str, option, tries: int = 4) -> None:
             page.keyboard.press("Escape")
 
 
-def _nav(page, label: str, ready, tries: int = 4) -> None:
-    """Open the page ``label`` from the sidebar and wait for ``ready`` (a locator).
-
-    Retried: a click that lands while the cookie component's extra rerun is in flight can be lost.
-    """
-    for attempt in range(tries):
-        page.get_by_role("link", name=label).first.click()
-        try:
-            ready.wait_for(timeout=10_000)
-            return
-        except Exception:
-            if attempt == tries - 1:
-                raise
+def _nav(page, label: str, ready) -> None:
+    """Open the page ``label`` from the sidebar and wait for ``ready`` (a locator). One click: the
+    remember-me cookie no longer reruns the page, which could cancel a click right after logging in."""
+    page.get_by_role("link", name=label).first.click()
+    ready.wait_for(timeout=10_000)
 
 
 def test_sign_up_upload_publish_feed_like_download_share(tmp_path, _isolated_data_dir):

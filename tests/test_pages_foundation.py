@@ -243,6 +243,17 @@ def test_sign_up_log_out_and_log_in(db):
     assert _count(engine, User) == 1
     assert at.session_state["user_id"]
     assert "Welcome, Carol! You are logged in." in page_texts(at)
+    # the remember-me cookie is written by a script in the page (no component, no extra rerun)
+    from components import resources
+    from components.session import decode_cookie_username
+
+    token = _cookie_written(at)
+    assert decode_cookie_username(token, key=resources.cookie_key()) == at.session_state["username"]
+    at.run()  # drawn again on the next runs (a run cut short may not have reached the browser)
+    assert _cookie_written(at) == token
+    at.button[[b.label for b in at.button].index("Log out")].click().run()
+    assert not at.exception and not at.session_state["user_id"] if "user_id" in at.session_state else True
+    assert _cookie_written(at) == ""  # deleted
     # duplicate (case-insensitive) is refused and stores nothing
     at2 = _app("pages/account.py")
     at2.text_input(key="signup_name").input("Other")
@@ -263,6 +274,20 @@ def test_sign_up_log_out_and_log_in(db):
     at3.text_input(key="login_password").input("a good password")
     at3.button[[b.label for b in at3.button].index("Log in")].click().run()
     assert at3.session_state["user_id"]
+
+
+def _cookie_written(at) -> str | None:
+    """The remember-me cookie value the page's cookie script writes ("" deletes it), or None."""
+    import json
+    import re
+
+    from components.session import COOKIE_NAME
+
+    for el in at.get("html"):
+        found = re.search(r"document\.cookie = (\"[^\"]*\")", el.proto.body)
+        if found:
+            return json.loads(found.group(1)).split(";")[0].removeprefix(f"{COOKIE_NAME}=")
+    return None
 
 
 def test_library_edit_publish_and_delete(db):

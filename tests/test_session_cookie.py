@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import datetime, timedelta
 
 import jwt
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components.session import decode_cookie_username
+from components.session import COOKIE_NAME, cookie_script, decode_cookie_username, encode_cookie_token
 
 KEY = "k" * 64
 
@@ -50,27 +51,43 @@ def test_bad_tokens_read_as_logged_out(token):
     assert decode_cookie_username(token, key=KEY) is None
 
 
-def test_streamlit_authenticator_cookie_model_is_wrapped_against_forged_tokens(db):
-    """The package's own decoder raises on alg=none; ours must read it as logged out."""
-    script = f"""
-import streamlit as st
-from components.session import _cookie_model
-model = _cookie_model()
-model.token = {_unsigned({"username": "alice", "exp_date": 4102444800})!r}
-st.session_state["decoded"] = model._token_decode()
-"""
-    at = AppTest.from_string(script, default_timeout=30)
-    at.run()
-    assert not at.exception
-    assert at.session_state["decoded"] is False
+def test_our_tokens_round_trip_and_expire():
+    token = encode_cookie_token("mia", key=KEY)
+    assert decode_cookie_username(token, key=KEY) == "mia"
+    assert decode_cookie_username(token, key="another key" * 4) is None
+    old = encode_cookie_token("mia", key=KEY, now=datetime.now() - timedelta(days=31))
+    assert decode_cookie_username(old, key=KEY) is None  # 30 days
+    # the claims streamlit-authenticator's cookie model wrote: its cookies still log people in
+    assert set(jwt.decode(token, KEY, algorithms=["HS256"])) == {"username", "exp_date"}
 
 
-def test_cookie_of_a_deleted_user_is_a_guest(db):
+def _cookie(script: str) -> list[str]:
+    """The cookie string the script assigns to document.cookie, split into its parts."""
+    found = re.search(r"document\.cookie = (\"[^\"]*\")", script)
+    assert found, script
+    return [part.strip() for part in json.loads(found.group(1)).split(";")]
+
+
+def test_the_page_script_writes_and_deletes_the_cookie():
+    token = encode_cookie_token("mia", key=KEY)
+    assert _cookie(cookie_script(token)) == [
+        f"{COOKIE_NAME}={token}",
+        "max-age=2592000",  # 30 days, as the token
+        "path=/",
+        "SameSite=Lax",
+    ]
+    assert _cookie(cookie_script(None)) == [f"{COOKIE_NAME}=", "max-age=0", "path=/", "SameSite=Lax"]
+    assert "Secure" in cookie_script(token)  # added on https
+
+
+def test_cookie_of_a_deleted_user_is_a_guest(db, monkeypatch):
     """A valid cookie whose user no longer exists must not log anyone in."""
+    from components import session
+
+    monkeypatch.setattr(session, "decode_cookie_username", lambda token, key: "ghost")
     script = """
 import streamlit as st
 from components import session
-session.decode_cookie_username = lambda token, key: "ghost"
 session.restore_session()
 st.session_state["who"] = session.current_user()
 """

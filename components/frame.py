@@ -1,0 +1,106 @@
+"""The app's frame: page config, the pages (for ``st.navigation``), session restore and the sidebar;
+drawn by app.py around every page, or by the page itself when Streamlit runs it alone.
+
+Streamlit runs a page file alone until a run of the server process has called ``st.navigation``: it
+treats an app with a ``pages/`` folder as an old-style multipage app, and for a request to a page's URL
+-- the first visit after a (re)start opening a bookmarked page or reloading one, or a click on the file
+list it shows in the sidebar for an instant on the first visit -- it runs that page file without app.py:
+no remember-me login, no sidebar, no player rules, the file names as navigation. It goes on doing so for
+that session until a run of app.py reaches ``st.navigation``. So every page calls :func:`in_frame`
+first, which then draws the frame itself (and ends the old mode for the whole process).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def app_pages(*, shared_link: bool) -> dict[str, list]:
+    """The navigation's sections and pages; with ``shared_link`` (a ``?t=`` token in the URL) the
+    shared-track page is added and is the default."""
+    pages = {
+        "BeatTok": [
+            st.Page("pages/feed.py", title="Feed", icon=":material/home:", default=not shared_link),
+        ],
+        "Studio": [
+            st.Page("pages/generate.py", title="Generate", icon=":material/piano:"),
+            st.Page("pages/add_beats.py", title="Add beats", icon=":material/music_note:"),
+            st.Page("pages/editor.py", title="Editor", icon=":material/tune:"),
+            st.Page("pages/remix.py", title="Remix", icon=":material/shuffle:"),
+            st.Page("pages/kpop.py", title="K-pop generator", icon=":material/graphic_eq:"),
+            st.Page("pages/album.py", title="Album factory", icon=":material/album:"),
+        ],
+        "You": [
+            st.Page("pages/upload.py", title="Upload", icon=":material/upload:"),
+            st.Page("pages/library.py", title="My library", icon=":material/library_music:"),
+            st.Page("pages/account.py", title="Account", icon=":material/account_circle:"),
+        ],
+    }
+    if shared_link:
+        pages["BeatTok"].append(
+            st.Page("pages/share.py", title="Shared track", icon=":material/link:", default=True)
+        )
+    return pages
+
+
+def page_config() -> None:
+    """Title, icon and wide layout. An emoji favicon is drawn inline; a Material icon favicon would be
+    fetched from fonts.gstatic.com."""
+    st.set_page_config(page_title="BeatTok Studio", page_icon="🎧", layout="wide")
+
+
+def draw_frame(*, page: str) -> None:
+    """Everything around the page: log-in from the remember-me cookie, freeing the last page's audio
+    when ``page`` (the navigation's url path) changes, and the sidebar (who is logged in, the
+    remember-me cookie script, the player rules)."""
+    from components import resources
+    from components.player import install_player_rules
+    from components.session import current_user, restore_session, sync_cookie
+
+    restore_session()
+    if st.session_state.get("_page") != page:
+        # another page: the last one's audio (a 10-minute add-beats result is 0.8 GB) is garbage now;
+        # free it before this page makes its own (130 ms, only when the page changes and the server
+        # is big)
+        if "_page" in st.session_state:
+            resources.garbage_collector().collect_now(above_mb=1024)
+        st.session_state["_page"] = page
+    user = current_user()
+    with st.sidebar:
+        if user is None:
+            st.caption("Browsing as a guest.")
+            st.page_link("pages/account.py", label="Log in / Sign up", icon=":material/login:")
+        else:
+            st.caption(f"Logged in as **{user.username}**")
+        sync_cookie()
+        install_player_rules()
+
+
+def _run_alone() -> bool:
+    """Whether Streamlit is still in its old pages-folder mode, in which it runs page files alone."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # another Streamlit layout: nothing to repair
+        return False
+    return bool(getattr(PagesManager, "uses_pages_directory", False))
+
+
+def in_frame(page_file: str) -> None:
+    """Call first in every page with ``__file__``. If Streamlit runs the page alone (see the module's
+    docstring), put the app's navigation in place (which ends that mode for the whole server process)
+    and draw the frame here; the page then goes on in the same run, with the user's action (a form
+    submitted, a button clicked) intact. Otherwise, that is always after the first run of app.py, it
+    does nothing.
+    """
+    if not _run_alone():
+        return
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    page_config()
+    ctx = get_script_run_ctx()
+    # st.navigation makes the main script the "active script" of the rest of the run; the page's
+    # widgets must keep the page's (their ids, and so their values, depend on it): the scope
+    # restores it on exit
+    with ctx.run_with_active_hash(ctx.pages_manager.main_script_hash):
+        navigation = st.navigation(app_pages(shared_link=bool(st.query_params.get("t"))))
+    draw_frame(page=navigation.url_path)
