@@ -125,17 +125,3 @@ def page_texts(at) -> str:
     parts += [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.error]
     parts += [e.value for e in at.success] + [s.value for s in at.subheader]
     return "\n".join(str(p) for p in parts)
-
-
-def container_keys(at) -> set[str]:
-    """The keys given to the containers an AppTest run shows (``st.container(key=...)``)."""
-    from streamlit.runtime.state.common import user_key_from_element_id
-
-    keys, stack = set(), [at._tree]
-    while stack:
-        node = stack.pop()
-        block_id = getattr(node, "_block_id", "")
-        if block_id and (key := user_key_from_element_id(block_id)):
-            keys.add(key)
-        stack.extend(getattr(node, "children", {}).values())
-    return keys

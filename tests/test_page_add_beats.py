@@ -9,7 +9,7 @@ import streamlit as st
 from sqlmodel import Session
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import SR, container_keys, make_user, page_texts
+from tests.conftest import SR, make_user, page_texts
 from tests.test_beats import make_song
 
 PAGE = "../pages/add_beats.py"
@@ -96,9 +96,9 @@ def test_library_song_analysed_corrected_beats_added_ab_saved_and_opened(db, cle
     assert "Result" in page_texts(at)
     assert at.session_state["ab_request"]["seed"] == 3 and at.session_state["ab_request"]["duck"] is False
     # A/B: the mix and the original side by side in one group kept in step, the stems in it too
-    assert len(at.get("audio")) == 4
-    assert {"A · with beats", "B · original", "Drums", "Bass"} <= {c.value for c in at.caption}
-    assert "beattok-in-step-add-beats" in container_keys(at)
+    group = at.get_by_key("beattok-in-step-add-beats")
+    assert len(group.get("audio")) == len(at.get("audio")) == 4
+    assert {"A · with beats", "B · original", "Drums", "Bass"} <= {c.value for c in group.get("caption")}
 
     # save to the library with source add_beats
     save = next(b for b in at.button if b.label == "Save to library")
