@@ -51,25 +51,53 @@ def download_buttons(y: np.ndarray, *, sr: int, basename: str, key: str, title: 
 
 
 # Installed once per browser tab (the flag survives page changes, which do not reload the document).
-# Constant text, no user input. Two rules, both run when a "play" event is caught on its way down to an
-# <audio>:
-# - players in step: inside a container made by `players_in_step`, the player starts where the group's
-#   player in use was (the one playing, else the last one played, paused or sought; one that reached
-#   its end or has a new source does not count);
-# - one player at a time: every other player in the app is paused.
+# Constant text, no user input. The rules:
+# - one player at a time: a "play" event, caught on its way down to any <audio>, pauses every other one;
+# - players in step, inside a container made by `players_in_step`: a player that starts goes to where
+#   the group's player in use was -- the one playing, else the one played, paused or sought last if
+#   that was after this player's own last use (a player that reached its end does not count);
+# - a player of such a group whose source is swapped (an instrument picked with a radio button) goes
+#   on from the same moment, playing if it was.
 _PLAYERS_SCRIPT = """<script>
 (() => {
   const doc = window.document;
   if (doc.__beattokPlayers) return;
   doc.__beattokPlayers = true;
-  const used = new WeakMap();
-  const stamp = (event) => used.set(event.target, performance.now());
-  for (const type of ["play", "pause", "seeked"]) doc.addEventListener(type, stamp, true);
-  doc.addEventListener("emptied", (event) => used.delete(event.target), true);
+  const GROUP = '[class*="st-key-%(prefix)s"]';
+  const used = new WeakMap();  // when each player was last played, paused or sought
+  const last = new WeakMap();  // [position, playing] at its last time update
+  const carried = new WeakMap();  // [position, playing] of a grouped player whose source changed
+  const isPlayer = (node) => node instanceof HTMLMediaElement;
+  const end = (player) => (Number.isFinite(player.duration) ? player.duration : Infinity);
+  const stamp = (event) => { if (isPlayer(event.target)) used.set(event.target, performance.now()); };
+  doc.addEventListener("pause", stamp, true);
+  doc.addEventListener("seeked", stamp, true);
+  doc.addEventListener("timeupdate", (event) => {
+    const p = event.target;
+    if (isPlayer(p) && p.currentTime > 0) last.set(p, [p.currentTime, !p.paused]);
+  }, true);
+  doc.addEventListener("emptied", (event) => {
+    const p = event.target;
+    if (!isPlayer(p)) return;
+    used.delete(p);
+    if (last.has(p) && p.closest(GROUP)) carried.set(p, last.get(p));
+    last.delete(p);
+  }, true);
+  doc.addEventListener("loadedmetadata", (event) => {
+    const p = event.target;
+    const state = isPlayer(p) && carried.get(p);
+    if (!state) return;
+    carried.delete(p);
+    setTimeout(() => {  // after the player's own handler, which goes back to its start time
+      p.currentTime = Math.min(state[0], end(p));
+      used.set(p, performance.now());
+      if (state[1]) p.play().catch(() => {});
+    }, 0);
+  }, true);
   doc.addEventListener("play", (event) => {
     const player = event.target;
-    if (!(player instanceof HTMLMediaElement)) return;
-    const group = player.closest('[class*="st-key-%(prefix)s"]');
+    if (!isPlayer(player)) return;
+    const group = player.closest(GROUP);
     if (group) {
       let lead = null;
       for (const other of group.querySelectorAll("audio")) {
@@ -77,11 +105,13 @@ _PLAYERS_SCRIPT = """<script>
         if (!other.paused) { lead = other; break; }
         if (!lead || used.get(other) > used.get(lead)) lead = other;
       }
-      if (lead && Math.abs(lead.currentTime - player.currentTime) > 0.05) {
-        const end = Number.isFinite(player.duration) ? player.duration : Infinity;
-        player.currentTime = Math.min(lead.currentTime, end);
+      const own = used.has(player) ? used.get(player) : -Infinity;
+      const follow = lead && (!lead.paused || used.get(lead) > own);
+      if (follow && Math.abs(lead.currentTime - player.currentTime) > 0.05) {
+        player.currentTime = Math.min(lead.currentTime, end(player));
       }
     }
+    used.set(player, performance.now());
     for (const other of doc.querySelectorAll("audio")) {
       if (other !== player && !other.paused) other.pause();
     }

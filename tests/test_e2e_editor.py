@@ -103,6 +103,23 @@ def test_generate_open_in_editor_change_tempo_add_reverb_export_mp3(tmp_path, _i
             raise
 
 
+def _stem_swap_keeps_playing(page) -> None:
+    """Generate: play one instrument for 2 s, pick another with the radio buttons: the player goes on
+    playing the new one from the same moment (its source is swapped; on its own it restarts at 0:00)."""
+    player = page.locator(".st-key-beattok-in-step-generate audio").nth(1)
+    player.wait_for()
+    player.evaluate("p => p.play()")
+    page.wait_for_timeout(2000)
+    src = player.get_attribute("src")
+    page.get_by_role("radio").nth(1).click(force=True)
+    page.wait_for_function(
+        "([p, src]) => p.getAttribute('src') !== src && !p.paused && p.currentTime > 1.8",
+        arg=[player.element_handle(), src],
+        timeout=10_000,
+    )
+    player.evaluate("p => p.pause()")
+
+
 def _journey(page, base: str, *, use_generate: bool) -> None:
     from core.audio.io import decode
 
@@ -113,6 +130,7 @@ def _journey(page, base: str, *, use_generate: bool) -> None:
         # generate a song with the form's defaults and open it in the editor
         _nav(page, "Generate")
         page.get_by_role("button", name="Generate").click()
+        _stem_swap_keeps_playing(page)
         page.get_by_role("button", name="Open in editor").click()
     else:
         visible(page.get_by_role("textbox", name="Username", exact=True)).fill(USER)
