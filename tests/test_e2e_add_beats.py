@@ -97,7 +97,7 @@ def _journey(page, base: str, give_song, *, user: str, key: str) -> None:
 
 def _ab_in_step(page) -> None:
     """A/B: play A (with beats) for 2 s, then B (the original): B starts where A was and A pauses; then A
-    again continues from where B is."""
+    again continues from where B is; paused and played again, A stays at its own moment."""
     group = page.locator(".st-key-beattok-in-step-add-beats")
     group.get_by_text("B · original").wait_for()
     a, b = group.locator("audio").nth(0), group.locator("audio").nth(1)
@@ -112,6 +112,12 @@ def _ab_in_step(page) -> None:
             timeout=5_000,
         )
         page.wait_for_timeout(1000)
+    # paused and started again, A goes on from its own moment (not from where B was left)
+    at = a.evaluate("p => { p.pause(); return p.currentTime; }")
+    page.wait_for_timeout(500)
+    a.evaluate("p => p.play()")
+    page.wait_for_timeout(300)
+    assert at <= a.evaluate("p => p.currentTime") < at + 1.0
     a.evaluate("p => p.pause()")
 
 
