@@ -124,14 +124,16 @@ _IN_STEP_PREFIX = "beattok-in-step-"
 def install_player_rules() -> None:
     """Make starting any player pause the others (a second track in the feed, the other side of an
     A/B preview): two songs never play over each other; and keep the players of a
-    :func:`players_in_step` group at the same moment. Call once per run of the app, in the sidebar.
+    :func:`players_in_step` group at the same moment (the rules: the comment above the script).
+    Drawn on every run by :func:`components.frame.draw_frame`, in the sidebar.
     """
     st.html(_PLAYERS_SCRIPT % {"prefix": _IN_STEP_PREFIX}, unsafe_allow_javascript=True)
 
 
 def players_in_step(name: str):
     """A container whose players share one timeline (a mix, its original and its stems): starting one
-    continues from where the one in use was, so an A/B comparison hears the same moment on both sides.
+    continues from where the one in use was, so an A/B comparison hears the same moment on both sides;
+    a player whose source is swapped (another instrument) goes on from the same moment.
 
     Parameters
     ----------
