@@ -85,8 +85,8 @@ def _run_alone() -> bool:
     return bool(getattr(PagesManager, "uses_pages_directory", False))
 
 
-def in_frame(page_file: str) -> None:
-    """Call first in every page with ``__file__``. If Streamlit runs the page alone (see the module's
+def in_frame() -> None:
+    """Call first in every page. If Streamlit runs the page alone (see the module's
     docstring), put the app's navigation in place (which ends that mode for the whole server process)
     and draw the frame here; the page then goes on in the same run, with the user's action (a form
     submitted, a button clicked) intact. Otherwise, that is always after the first run of app.py, it

@@ -12,7 +12,7 @@ from components.frame import in_frame
 from components.session import current_user, end_session, start_session
 from core.errors import StudioError
 
-in_frame(__file__)
+in_frame()
 
 FLASH_SECONDS = 10.0
 

@@ -27,7 +27,7 @@ from components.text import count
 from components.track_actions import save_track_form
 from core.errors import StudioError
 
-in_frame(__file__)
+in_frame()
 
 SOURCES = ("Upload or record", "My library")
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")

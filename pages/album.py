@@ -19,7 +19,7 @@ from components.text import md_escape
 from core.album import GENRES, MOODS, STYLES, clean_text, generate_title_set
 from core.errors import StudioError
 
-in_frame(__file__)
+in_frame()
 
 N_COVERS = 4
 STATE = "album_state"

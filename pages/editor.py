@@ -25,7 +25,7 @@ from components.session import require_user
 from components.text import count
 from core.errors import StudioError
 
-in_frame(__file__)
+in_frame()
 
 P = "editor_project"
 ROW = "editor_row_id"

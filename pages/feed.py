@@ -10,7 +10,7 @@ from components.frame import in_frame
 from components.track_actions import GENRES
 from components.track_card import CardData, card_fragment, card_list
 
-in_frame(__file__)
+in_frame()
 
 # the first batch is short: it is what a visitor waits for (the whole first page drawn in Chromium
 # after a restart: 3.6 s with 10 cards, 3.2 s with 5); "Load more" then adds 10 at a time

@@ -21,7 +21,7 @@ from core.errors import StudioError
 from core.music.instruments import GENRES, MOODS, ROLES
 from core.music.theory import NOTE_NAMES_FLAT, NOTE_NAMES_SHARP
 
-in_frame(__file__)
+in_frame()
 
 st.title("Generate a song")
 st.caption(

@@ -18,7 +18,7 @@ from components.session import require_user
 from core import kpop
 from core.errors import InputError, StudioError
 
-in_frame(__file__)
+in_frame()
 
 st.title("K-pop generator")
 st.caption(

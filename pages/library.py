@@ -13,7 +13,7 @@ from components.track_actions import GENRES, VISIBILITY_LABELS, genre_label, par
 from components.track_card import CardData, card_fragment, card_list, share_url
 from core.errors import StudioError
 
-in_frame(__file__)
+in_frame()
 
 st.title("My library")
 user = require_user("see your library")

@@ -21,7 +21,7 @@ from components.frame import in_frame
 from components.session import require_user
 from core.errors import CancelledError, InputError, StudioError
 
-in_frame(__file__)
+in_frame()
 
 SOURCES = ("Upload or record", "My library", "BeatTok feed")
 QUALITY_LABELS = {

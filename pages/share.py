@@ -10,7 +10,7 @@ from components.frame import in_frame
 from components.track_card import CardData, card_fragment
 from core.errors import NotFoundError
 
-in_frame(__file__)
+in_frame()
 
 token = st.query_params.get("t", "")
 card = None

@@ -11,7 +11,7 @@ from components.session import require_user
 from components.track_actions import save_track_form
 from core.errors import StudioError
 
-in_frame(__file__)
+in_frame()
 
 st.title("Upload")
 require_user("upload tracks")
