@@ -9,7 +9,14 @@ from tests.conftest import SR, sine
 
 pytestmark = pytest.mark.browser
 WAIT = 60_000
-_PAUSED = "[...document.querySelectorAll('audio')].map(a => a.paused)"
+# the title of the feed card an element is in (the nearest enclosing block with a card title, h4)
+_CARD_TITLE = """e => {
+  for (let n = e.parentElement; n; n = n.parentElement) {
+    const h = n.querySelector("h4");
+    if (h) return h.innerText.trim();
+  }
+  return null;
+}"""
 
 
 def _publish_two_tracks() -> list[float]:
@@ -53,20 +60,33 @@ def test_one_player_at_a_time_and_loud_tracks_turned_down(_isolated_data_dir, fa
         page.set_default_timeout(WAIT)
         page.goto(base)
         page.get_by_text("Quiet tone").first.wait_for()
-        played = []
-        for i in range(2):  # the loud tone (newest) first, then the quiet one
-            page.get_by_role("button", name="▶ Play").first.click()
-            audio = page.locator("audio").nth(i)
-            audio.wait_for()
+        played, players = [], []
+        for title in ("Loud tone", "Quiet tone"):
+            # the Play button of that card (cards are drawn piece by piece: wait for it) opens a
+            # player in that card
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('button')].some(b => b.innerText.trim() === '▶ Play'"
+                f" && ({_CARD_TITLE})(b) === {title!r})"
+            )
+            buttons = page.get_by_role("button", name="▶ Play")
+            titles = [b.evaluate(_CARD_TITLE) for b in buttons.all()]
+            buttons.nth(titles.index(title)).click()
+            page.wait_for_function(
+                f"() => [...document.querySelectorAll('audio')].some(a => ({_CARD_TITLE})(a) === {title!r})"
+            )
+            audio = next(a for a in page.locator("audio").all() if a.evaluate(_CARD_TITLE) == title)
+            audio = audio.element_handle()
             audio.evaluate("a => a.play()")  # whether or not autoplay has started it already
             src = audio.get_attribute("src")
             body = page.request.get(src if src.startswith("http") else base.rstrip("/") + src).body()
             played.append(integrated_lufs(decode(body, filename="play.mp3", sr=SR), sr=SR))
+            players.append(audio)
         # starting the second paused the first; starting the first again pauses the second
         # (within 5 s: the tones last 40 s, so neither has simply ended)
-        page.wait_for_function(f"() => JSON.stringify({_PAUSED}) === '[true,false]'", timeout=5_000)
-        page.locator("audio").nth(0).evaluate("a => a.play()")
-        page.wait_for_function(f"() => JSON.stringify({_PAUSED}) === '[false,true]'", timeout=5_000)
+        first, second = players
+        page.wait_for_function("([a, b]) => a.paused && !b.paused", arg=[first, second], timeout=5_000)
+        first.evaluate("a => a.play()")
+        page.wait_for_function("([a, b]) => !a.paused && b.paused", arg=[first, second], timeout=5_000)
         loud, quiet = played
         assert loud == pytest.approx(PLAYBACK_LUFS, abs=0.5)  # turned down
         assert quiet == pytest.approx(quiet_lufs, abs=0.5)  # quieter tracks are never raised
