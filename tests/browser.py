@@ -148,10 +148,10 @@ def download(page, button, *, tries: int = 3, timeout: float = 20_000):
     Retried: a download button gets a new file id on every run that draws it (its fragment's, or the
     page's) and Streamlit revokes the old one at once, so a click that lands just before the browser
     has the new button asks for a revoked id and nothing downloads ("A click that still holds the old
-    id fails until the browser receives the new delta", streamlit/runtime/media_file_manager.py). The
-    usual unasked-for run was the old cookie component's, after a load: without it, the foundation and
-    editor journeys downloaded at the first click 10 times out of 10 (3 of 6 foundation runs had
-    failed with one try before).
+    id fails until the browser receives the new delta", streamlit/runtime/media_file_manager.py). With one
+    try, the foundation and editor journeys downloaded at the first click 10 times out of 10 on
+    2026-11-22 (after the cookie component and its reruns were removed), where 3 of 6 foundation runs
+    had failed a day before; which change did it is not known, so the retry stays.
     """
     for attempt in range(tries):
         try:
