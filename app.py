@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import streamlit as st
+from components.frame import open_frame
 
-from components.frame import app_pages, draw_frame, page_config
-
-page_config()
-# st.navigation before anything slow: a click in the sidebar before this call, on a fresh server, would
+# first, before anything slow: a click in the sidebar before st.navigation, on a fresh server, would
 # run a page file alone (components.frame.in_frame, called by each page, draws the frame then)
-navigation = st.navigation(app_pages(shared_link=bool(st.query_params.get("t"))))
-draw_frame(page=navigation.url_path)
+navigation = open_frame()
 
 from components import resources  # noqa: E402
 

@@ -85,22 +85,28 @@ def _run_alone() -> bool:
     return bool(getattr(PagesManager, "uses_pages_directory", False))
 
 
+def open_frame():
+    """Page config, the app's navigation and the frame around the page; returns the page to run (what
+    ``st.navigation`` returns). app.py calls it first; :func:`in_frame` when a page runs alone."""
+    page_config()
+    navigation = st.navigation(app_pages(shared_link=bool(st.query_params.get("t"))))
+    draw_frame(page=navigation.url_path)
+    return navigation
+
+
 def in_frame() -> None:
-    """Call first in every page. If Streamlit runs the page alone (see the module's
-    docstring), put the app's navigation in place (which ends that mode for the whole server process)
-    and draw the frame here; the page then goes on in the same run, with the user's action (a form
-    submitted, a button clicked) intact. Otherwise, that is always after the first run of app.py, it
-    does nothing.
+    """Call first in every page. If Streamlit runs the page alone (see the module's docstring), open the
+    frame here (:func:`open_frame`: its navigation ends that mode for the whole server process); the
+    page then goes on in the same run, with the user's action (a form submitted, a button clicked)
+    intact. Otherwise, that is always after the first run of app.py, it does nothing.
     """
     if not _run_alone():
         return
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    page_config()
     ctx = get_script_run_ctx()
-    # st.navigation makes the main script the "active script" of the rest of the run; the page's
-    # widgets must keep the page's (their ids, and so their values, depend on it): the scope
-    # restores it on exit
+    # the frame is drawn as app.py draws it, with the main script active (st.navigation also makes it
+    # the active script of the rest of the run); on exit the scope gives the page back its own: its
+    # widgets' ids, and so their values, depend on it
     with ctx.run_with_active_hash(ctx.pages_manager.main_script_hash):
-        navigation = st.navigation(app_pages(shared_link=bool(st.query_params.get("t"))))
-    draw_frame(page=navigation.url_path)
+        open_frame()

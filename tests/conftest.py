@@ -125,3 +125,13 @@ def page_texts(at) -> str:
     parts += [e.value for e in at.info] + [e.value for e in at.warning] + [e.value for e in at.error]
     parts += [e.value for e in at.success] + [s.value for s in at.subheader]
     return "\n".join(str(p) for p in parts)
+
+
+def cookie_parts(script: str) -> list[str] | None:
+    """The cookie string a remember-me script (``components.session.cookie_script``) assigns to
+    ``document.cookie``, split into its parts; None if the text has no such assignment."""
+    import json
+    import re
+
+    found = re.search(r"document\.cookie = (\"[^\"]*\")", script)
+    return None if found is None else [part.strip() for part in json.loads(found.group(1)).split(";")]

@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import Session, func, select
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import make_track, make_user, page_texts, sine
+from tests.conftest import cookie_parts, make_track, make_user, page_texts, sine
 
 APP = "../app.py"
 TIMEOUT = 60
@@ -279,15 +279,11 @@ def test_sign_up_log_out_and_log_in(db):
 
 def _cookie_written(at) -> str | None:
     """The remember-me cookie value the page's cookie script writes ("" deletes it), or None."""
-    import json
-    import re
-
     from components.session import COOKIE_NAME
 
     for el in at.get("html"):
-        found = re.search(r"document\.cookie = (\"[^\"]*\")", el.proto.body)
-        if found:
-            return json.loads(found.group(1)).split(";")[0].removeprefix(f"{COOKIE_NAME}=")
+        if parts := cookie_parts(el.proto.body):
+            return parts[0].removeprefix(f"{COOKIE_NAME}=")
     return None
 
 

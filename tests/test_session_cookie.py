@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from datetime import datetime, timedelta
 
 import jwt
@@ -12,6 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.session import COOKIE_NAME, cookie_script, decode_cookie_username, encode_cookie_token
+from tests.conftest import cookie_parts
 
 KEY = "k" * 64
 
@@ -62,10 +62,9 @@ def test_our_tokens_round_trip_and_expire():
 
 
 def _cookie(script: str) -> list[str]:
-    """The cookie string the script assigns to document.cookie, split into its parts."""
-    found = re.search(r"document\.cookie = (\"[^\"]*\")", script)
-    assert found, script
-    return [part.strip() for part in json.loads(found.group(1)).split(";")]
+    parts = cookie_parts(script)
+    assert parts, script
+    return parts
 
 
 def test_the_page_script_writes_and_deletes_the_cookie():
