@@ -12,6 +12,8 @@ first, which then draws the frame itself (and ends the old mode for the whole pr
 
 from __future__ import annotations
 
+import base64
+
 import streamlit as st
 
 
@@ -43,10 +45,23 @@ def app_pages(*, shared_link: bool) -> dict[str, list]:
     return pages
 
 
+# The favicon: four equaliser bars on the brand colour, inline. Not an emoji (Streamlit then loads its
+# emoji catalog, 0.7 s of the first page after a start) nor a Material icon (fetched from
+# fonts.gstatic.com by the browser).
+_FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">'
+    '<rect width="64" height="64" rx="14" fill="#ff3d7f"/>'
+    '<g fill="#fff"><rect x="12" y="26" width="7" height="26" rx="3.5"/>'
+    '<rect x="23" y="12" width="7" height="40" rx="3.5"/>'
+    '<rect x="34" y="20" width="7" height="32" rx="3.5"/>'
+    '<rect x="45" y="32" width="7" height="20" rx="3.5"/></g></svg>'
+)
+FAVICON = "data:image/svg+xml;base64," + base64.b64encode(_FAVICON_SVG.encode()).decode()
+
+
 def page_config() -> None:
-    """Title, icon and wide layout. An emoji favicon is drawn inline; a Material icon favicon would be
-    fetched from fonts.gstatic.com."""
-    st.set_page_config(page_title="BeatTok Studio", page_icon="🎧", layout="wide")
+    """Title, favicon (:data:`FAVICON`) and wide layout."""
+    st.set_page_config(page_title="BeatTok Studio", page_icon=FAVICON, layout="wide")
 
 
 def draw_frame(*, page: str) -> None:
@@ -85,9 +100,25 @@ def _run_alone() -> bool:
     return bool(getattr(PagesManager, "uses_pages_directory", False))
 
 
+def _skip_repl_check() -> None:
+    """Spare the first page after a start Streamlit's once-per-process REPL check.
+
+    Before its first element Streamlit asks whether it runs in a Python REPL (to print "use streamlit
+    run"), with ``inspect.stack()`` on the script thread: 170 ms of the first page after a start (a
+    realpath of every loaded module's file). Inside a Streamlit runtime the answer is always no and the
+    warning is never printed, so the check is marked done; run bare (``python app.py``), the warning
+    stays.
+    """
+    from streamlit import delta_generator, runtime
+
+    if runtime.exists() and hasattr(delta_generator, "_use_warning_has_been_displayed"):
+        delta_generator._use_warning_has_been_displayed = True
+
+
 def open_frame():
     """Page config, the app's navigation and the frame around the page; returns the page to run (what
     ``st.navigation`` returns). app.py calls it first; :func:`in_frame` when a page runs alone."""
+    _skip_repl_check()
     page_config()
     navigation = st.navigation(app_pages(shared_link=bool(st.query_params.get("t"))))
     draw_frame(page=navigation.url_path)

@@ -59,7 +59,6 @@ def streamlit_server(data_dir: Path, *, timeout: float = 90.0, script: str = "ap
             "--server.address=127.0.0.1",
             f"--server.port={port}",
             "--browser.gatherUsageStats=false",
-            "--server.fileWatcherType=none",
         ],
         cwd=ROOT,
         env=env,
