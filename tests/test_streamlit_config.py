@@ -29,7 +29,7 @@ def repo_config(monkeypatch):
 
 
 def test_no_file_watcher_on_the_app_folder(repo_config):
-    # with .venv inside the app's folder, the watcher cost 0.7-1.2 s of every cold start (README)
+    # with .venv inside the app's folder, the watcher cost 0.6-1.5 s of every cold start (README)
     assert repo_config.get_option("server.fileWatcherType") == "none"
     assert get_default_path_watcher_class() is NoOpPathWatcher
 
