@@ -15,3 +15,5 @@ try:
 finally:
     # the page's namespace is a reference cycle holding its audio: free it after the page is drawn
     resources.garbage_collector().request()
+    # once per server, after its first page: compile the numba code in the background (core.warmup)
+    resources.start_warmup()

@@ -79,6 +79,38 @@ def garbage_collector():
 
 
 @st.cache_resource(show_spinner=False)
+def _warmup_process(command: tuple[str, ...]):
+    """The background ``python -m core warmup`` of this server process, started once (None if it could
+    not start). It runs at a lower CPU priority; its output is not kept."""
+    import contextlib
+    import os
+    import subprocess
+    from pathlib import Path
+
+    try:
+        proc = subprocess.Popen(
+            list(command), cwd=Path(__file__).resolve().parents[1],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    except OSError:
+        return None
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, proc.pid, 10)
+    return proc
+
+
+def start_warmup() -> None:
+    """Compile the synthesiser's and the analysis's numba code in a background process, once per server
+    (:mod:`core.warmup`; app.py calls this after each page). On a fresh install it takes about 35 s and
+    saves the first user who adds beats as much; later it loads the compiled code in 1-4 s. Off with
+    ``BEATTOK_WARMUP=0``."""
+    import sys
+
+    if get_settings().warmup:
+        _warmup_process((sys.executable, "-m", "core", "warmup"))
+
+
+@st.cache_resource(show_spinner=False)
 def _cover_cache(folder: str):
     from core.disk_cache import BytesCache
 

@@ -12,6 +12,7 @@ unset (``BEATTOK_DATA_DIR=`` would otherwise put the database in the working fol
 | ``BEATTOK_MAX_DURATION_S`` | longest accepted audio | ``600`` |
 | ``BEATTOK_COOKIE_KEY`` | auth cookie signing key (else generated once into the data dir) | unset |
 | ``SOUNDFONT`` | path of a .sf2/.sf3 General MIDI soundfont | pretty_midi's TimGM6mb.sf2 |
+| ``BEATTOK_WARMUP`` | ``0`` stops the app compiling its numba code in the background at start | ``1`` |
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Settings:
     max_duration_s: float
     cookie_key: str | None
     soundfont: str | None
+    warmup: bool = True
 
     @property
     def media_dir(self) -> Path:
@@ -60,6 +62,7 @@ def get_settings() -> Settings:
         max_duration_s=_positive("BEATTOK_MAX_DURATION_S", 600.0),
         cookie_key=os.environ.get("BEATTOK_COOKIE_KEY") or None,
         soundfont=os.environ.get("SOUNDFONT") or None,
+        warmup=(os.environ.get("BEATTOK_WARMUP") or "1").strip().lower() not in ("0", "false", "no", "off"),
     )
 
 

@@ -16,6 +16,8 @@ def _isolated_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("BEATTOK_DATA_DIR", str(data))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("BEATTOK_COOKIE_KEY", "test-cookie-key-" + "x" * 32)
+    # no background `python -m core warmup` from app runs and test servers (tests/test_warmup.py)
+    monkeypatch.setenv("BEATTOK_WARMUP", "0")
     return data
 
 
