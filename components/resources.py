@@ -85,6 +85,7 @@ def _warmup_process(command: tuple[str, ...]):
     import contextlib
     import os
     import subprocess
+    import threading
     from pathlib import Path
 
     try:
@@ -96,6 +97,8 @@ def _warmup_process(command: tuple[str, ...]):
         return None
     with contextlib.suppress(OSError, AttributeError):
         os.setpriority(os.PRIO_PROCESS, proc.pid, 10)
+    # reaped when it ends (no zombie for the server's lifetime)
+    threading.Thread(target=proc.wait, name="beattok-warmup-wait", daemon=True).start()
     return proc
 
 

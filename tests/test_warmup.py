@@ -39,7 +39,7 @@ def fake_popen(monkeypatch):
     started: list = []
 
     def popen(args, **kwargs):
-        started.append(SimpleNamespace(args=args, kwargs=kwargs, pid=-1))
+        started.append(SimpleNamespace(args=args, kwargs=kwargs, pid=-1, wait=lambda: 0))
         return started[-1]
 
     monkeypatch.setattr(subprocess, "Popen", popen)
