@@ -18,8 +18,9 @@ Prints:
 - share of bass notes on chord tones (of the annotated chord) among notes starting on strong beats
   (beats 1 and 3 of the annotated bars),
 - time to add drums + bass, scaled to a 3-minute song (warm), and the first run in a fresh process
-  (imports, model loading, librosa's numba compilation when its cache is cold), with that process's
-  peak memory (RSS; target <= 1.5 GB per job),
+  (imports, model loading), with that process's peak memory (RSS; target <= 1.5 GB per job),
+- the first run on a fresh install (an empty ``NUMBA_CACHE_DIR``: numba compiles librosa's code and the
+  synthesiser), and again after ``python -m core warmup`` (which the app starts after its first page),
 - the same fresh-process run on the longest song the app accepts (10 minutes: the first song repeated),
   for its time and peak memory.
 
@@ -72,16 +73,40 @@ print(f"{t2 - t0:.2f} {t2 - t1:.2f} {y.shape[1] / 44100:.2f} {peak:.0f}")
 """
 
 
-def _fresh_run(path: Path) -> tuple[float, float, float, float] | None:
-    """Add beats to ``path`` in a new process: (total s, add_beats s, song s, peak RSS MB), or None."""
+def _fresh_run(path: Path, env: dict | None = None) -> tuple[float, float, float, float] | None:
+    """Add beats to ``path`` in a new process: (total s, add_beats s, song s, peak RSS MB), or None.
+    ``env``: variables added to the environment (``NUMBA_CACHE_DIR`` for a fresh install)."""
     proc = subprocess.run(
-        [sys.executable, "-c", _FIRST_RUN, str(path)], cwd=ROOT, capture_output=True, text=True
-    )
+        [sys.executable, "-c", _FIRST_RUN, str(path)], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
     if proc.returncode != 0:
         print(f"fresh process failed: {proc.stderr[-500:]}", file=sys.stderr)
         return None
     total_s, call_s, dur, peak = (float(v) for v in proc.stdout.split()[-4:])
     return total_s, call_s, dur, peak
+
+
+def _fresh_install_runs(path: Path) -> tuple | None:
+    """The first run on a fresh install, where numba has compiled nothing yet (an empty
+    ``NUMBA_CACHE_DIR``), then ``python -m core warmup`` (what the app starts after its first page) in
+    another process, then the first run again: ((run), warm-up s, (run after it)), or None."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="bench-numba-") as numba_dir:
+        env = {"NUMBA_CACHE_DIR": numba_dir}
+        cold = _fresh_run(path, env)
+        numba_dir2 = tempfile.mkdtemp(prefix="bench-numba-", dir=numba_dir)
+        env = {"NUMBA_CACHE_DIR": numba_dir2}
+        t0 = time.perf_counter()
+        warm = subprocess.run(
+            [sys.executable, "-m", "core", "warmup"], cwd=ROOT, capture_output=True, text=True,
+            env={**os.environ, **env},
+        )  # fmt: skip
+        warmup_s = time.perf_counter() - t0
+        if cold is None or warm.returncode != 0:
+            return None
+        return cold, warmup_s, _fresh_run(path, env)
 
 
 def _long_song(path: Path, cache: Path, seconds: float) -> Path:
@@ -166,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         paths.append(cached)
 
     first = None if args.no_first_run else _fresh_run(paths[0])
+    fresh = None if args.no_first_run else _fresh_install_runs(paths[0])
     from core.config import get_settings
 
     longest = float(get_settings().max_duration_s)
@@ -242,6 +268,13 @@ def main(argv: list[str] | None = None) -> int:
             f"first run in a fresh process:        {total_s:.1f} s for a {dur:.0f} s song "
             f"(imports+decode {total_s - call_s:.1f} s, add_beats incl. model loading {call_s:.1f} s); "
             f"peak memory {peak:.0f} MB (target <= 1536 MB)"
+        )
+    if fresh is not None and fresh[2] is not None:
+        (cold_s, _, dur, _), warmup_s, (after_s, _, _, _) = fresh
+        print(
+            f"first run on a fresh install:        {cold_s:.1f} s for a {dur:.0f} s song (numba compiles "
+            f"librosa and the synthesiser); after `python -m core warmup` ({warmup_s:.1f} s, which the "
+            f"app starts after its first page): {after_s:.1f} s"
         )
     if long_run is not None:
         total_s, call_s, dur, peak = long_run

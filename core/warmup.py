@@ -2,11 +2,11 @@
 
 The analysis (librosa's Viterbi decoder, onset and beat helpers) and our SoundFont synthesiser are
 compiled by numba on first use and cached on disk. On a fresh install the first song a user adds beats
-to therefore takes 37-38 s instead of 9 s (a 196 s song in a fresh process, measured with an empty
-``NUMBA_CACHE_DIR``), about 30 s of it compiling. :func:`warm_up` runs the same code on a made-up
-8-second song, so the compiled code is on disk for the app; the app starts it in a background process
-after its first page (:func:`components.resources.start_warmup`), and ``python -m core warmup`` does it
-from a deploy script.
+to therefore takes 40 s instead of 9.5 s (``python bench/add_beats.py``: a 226 s song in a fresh
+process, with an empty ``NUMBA_CACHE_DIR``), about 30 s of it compiling; 9.8 s after :func:`warm_up`.
+:func:`warm_up` runs the same code on a made-up 8-second song, so the compiled code is on disk for the
+app; the app starts it in a background process after its first page
+(:func:`components.resources.start_warmup`), and ``python -m core warmup`` does it from a deploy script.
 
 Examples
 --------
