@@ -93,20 +93,20 @@ def _fresh_install_runs(path: Path) -> tuple | None:
     another process, then the first run again: ((run), warm-up s, (run after it)), or None."""
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="bench-numba-") as numba_dir:
-        env = {"NUMBA_CACHE_DIR": numba_dir}
-        cold = _fresh_run(path, env)
-        numba_dir2 = tempfile.mkdtemp(prefix="bench-numba-", dir=numba_dir)
-        env = {"NUMBA_CACHE_DIR": numba_dir2}
+    with tempfile.TemporaryDirectory(prefix="bench-numba-") as cold_dir:
+        cold = _fresh_run(path, {"NUMBA_CACHE_DIR": cold_dir})
+    with tempfile.TemporaryDirectory(prefix="bench-numba-") as warm_dir:
+        env = {"NUMBA_CACHE_DIR": warm_dir}
         t0 = time.perf_counter()
         warm = subprocess.run(
             [sys.executable, "-m", "core", "warmup"], cwd=ROOT, capture_output=True, text=True,
             env={**os.environ, **env},
         )  # fmt: skip
         warmup_s = time.perf_counter() - t0
-        if cold is None or warm.returncode != 0:
+        if warm.returncode != 0:
+            print(f"warm-up failed: {warm.stderr[-500:]}", file=sys.stderr)
             return None
-        return cold, warmup_s, _fresh_run(path, env)
+        return None if cold is None else (cold, warmup_s, _fresh_run(path, env))
 
 
 def _long_song(path: Path, cache: Path, seconds: float) -> Path:

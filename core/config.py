@@ -37,7 +37,7 @@ class Settings:
     max_duration_s: float
     cookie_key: str | None
     soundfont: str | None
-    warmup: bool = True
+    warmup: bool
 
     @property
     def media_dir(self) -> Path:
